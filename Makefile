@@ -1,0 +1,17 @@
+# The two commands of the quick start. Both install what is missing first and are idempotent.
+.PHONY: run test setup check
+
+DEMO_QUESTION ?= 什么是 QLoRA？它为什么能在单张显卡上微调大模型？
+
+setup:
+	bash scripts/setup.sh
+
+run: setup
+	.venv/bin/rag ingest corpora/demo
+	.venv/bin/rag ask "$(DEMO_QUESTION)"
+
+test: setup
+	bash scripts/check.sh
+
+check:
+	bash scripts/check.sh

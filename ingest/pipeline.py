@@ -1,0 +1,226 @@
+"""Ingestion: files (or text records) → parsed documents → chunks → vectors → the store.
+
+Unchanged sources are skipped by content hash; a changed source replaces its document; a file
+that fails to parse is reported and the batch goes on. Embedding is batched across documents
+(small documents would otherwise be embedded one at a time), then each document is written in
+its own transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ingest.chunking import ChunkingConfig, chunk_document, indexed_text
+from ingest.embedding import Embedder
+from ingest.errors import DocumentError, UnsupportedFormat
+from ingest.hashing import content_id, file_digest
+from ingest.keywords import keyword_tokens
+from ingest.loaders import SUPPORTED_EXTENSIONS, load_document
+from ingest.store import Store
+from ingest.types import Block, Chunk, DocumentInfo, ParsedDocument
+
+log = logging.getLogger(__name__)
+
+Status = Literal["added", "updated", "unchanged", "failed"]
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    max_bytes: int = 50 * 2**20
+    parser: str = "builtin"
+    embed_batch: int = 64
+
+
+@dataclass(frozen=True)
+class TextRecord:
+    """A document given as text rather than a file (benchmark passages, API callers)."""
+
+    key: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class FileResult:
+    source: str
+    status: Status
+    doc_id: str | None = None
+    n_chunks: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    """Progress: `done` of `total` inputs handled; `result` is set when one finished."""
+
+    done: int
+    total: int
+    result: FileResult | None = None
+
+
+@dataclass
+class IngestReport:
+    results: list[FileResult] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: Status) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def chunks_written(self) -> int:
+        return sum(r.n_chunks for r in self.results if r.status in ("added", "updated"))
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    def summary(self) -> str:
+        parts = [f"{self.count(s)} {s}" for s in ("added", "updated", "unchanged", "failed")]
+        text = ", ".join(parts) + f"; {self.chunks_written} chunks written in {self.seconds:.1f}s"
+        if self.ignored:
+            text += f"; {len(self.ignored)} files with unsupported extensions ignored"
+        return text
+
+
+Progress = Callable[[IngestEvent], None]
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
+    """Files to ingest: named files as given, directories walked for supported extensions.
+
+    Hidden entries and folders starting with "_" are not walked into. Returns the files and
+    the directory entries ignored for their extension.
+    """
+    files: list[Path] = []
+    ignored: list[str] = []
+    for p in paths:
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                rel = f.relative_to(p).parts
+                if any(part.startswith((".", "_")) for part in rel) or not f.is_file():
+                    continue
+                (files if f.suffix.lower() in SUPPORTED_EXTENSIONS else ignored).append(f)  # type: ignore[arg-type]
+        else:
+            files.append(p)
+    return files, [str(f) for f in ignored]
+
+
+@dataclass
+class _Pending:
+    source: str
+    doc: DocumentInfo
+    chunks: list[Chunk]
+    texts: list[str]
+    status: Status
+
+
+class Ingestor:
+    def __init__(self, store: Store, embedder: Embedder, config: IngestConfig | None = None):
+        self.store = store
+        self.embedder = embedder
+        self.config = config or IngestConfig()
+
+    def ingest_paths(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
+        files, ignored = discover(Path(p) for p in paths)
+        report = self._run(((str(f.resolve()), f) for f in files), len(files), progress)
+        report.ignored = ignored
+        return report
+
+    def ingest_records(
+        self, records: Iterable[TextRecord], total: int = 0, progress: Progress | None = None
+    ) -> IngestReport:
+        return self._run(((r.key, r) for r in records), total, progress)
+
+    def _run(
+        self, items: Iterable[tuple[str, Path | TextRecord]], total: int, progress: Progress | None
+    ) -> IngestReport:
+        start = time.perf_counter()
+        report = IngestReport()
+        pending: list[_Pending] = []
+
+        def finish(result: FileResult) -> None:
+            report.results.append(result)
+            if progress:
+                progress(IngestEvent(len(report.results), total, result))
+
+        with self.store.writing():
+            for source, item in items:
+                try:
+                    prepared = self._prepare(source, item)
+                except DocumentError as e:
+                    log.warning("%s", e)
+                    finish(FileResult(source, "failed", error=str(e)))
+                    continue
+                if isinstance(prepared, FileResult):
+                    finish(prepared)
+                    continue
+                pending.append(prepared)
+                if sum(len(p.chunks) for p in pending) >= self.config.embed_batch:
+                    for result in self._flush(pending):
+                        finish(result)
+                    pending = []
+            for result in self._flush(pending):
+                finish(result)
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def _prepare(self, source: str, item: Path | TextRecord) -> _Pending | FileResult:
+        if isinstance(item, TextRecord):
+            data = f"{item.title}\n{item.text}".encode()
+            digest, size = file_digest(data), len(data)
+        else:
+            if item.is_file() and item.suffix.lower() not in SUPPORTED_EXTENSIONS:
+                raise UnsupportedFormat(
+                    f"{item.name}: unsupported file type {item.suffix or '(none)'}; supported: "
+                    + ", ".join(sorted(SUPPORTED_EXTENSIONS))
+                )
+            if not item.is_file():
+                raise DocumentError(f"{item}: no such file")
+            digest, size = _file_digest(item, self.config.max_bytes), item.stat().st_size
+        existing = self.store.document_by_source(source)
+        if existing and digest and existing.content_hash == digest:
+            return FileResult(source, "unchanged", existing.id, existing.n_chunks)
+        if isinstance(item, TextRecord):
+            parsed = ParsedDocument(source, item.title, "text", [Block("paragraph", item.text)])
+            name = source
+        else:
+            parsed = load_document(item, max_bytes=self.config.max_bytes, parser=self.config.parser)
+            name = item.name
+        doc_id = content_id(source, digest)
+        chunks = chunk_document(parsed, doc_id, self.embedder.count_tokens, self.config.chunking)
+        doc = DocumentInfo(
+            id=doc_id, source=source, name=name, title=parsed.title, format=parsed.format,
+            content_hash=digest, size=size, n_chunks=len(chunks), ingested_at=time.time(),
+        )  # fmt: skip
+        texts = [indexed_text(parsed.title, c.heading_path, c.text) for c in chunks]
+        return _Pending(source, doc, chunks, texts, "updated" if existing else "added")
+
+    def _flush(self, pending: list[_Pending]) -> Iterator[FileResult]:
+        """Embed what the pending documents lack, then write each in its own transaction."""
+        if not pending:
+            return
+        by_hash: dict[str, str] = {}
+        for p in pending:
+            by_hash.update({c.text_hash: t for c, t in zip(p.chunks, p.texts, strict=True)})
+        missing = sorted(self.store.missing_vectors(by_hash))
+        vectors = self.embedder.embed_passages([by_hash[h] for h in missing])
+        new = dict(zip(missing, vectors, strict=True))
+        for p in pending:
+            mine = {c.text_hash: new[c.text_hash] for c in p.chunks if c.text_hash in new}
+            keywords = [" ".join(keyword_tokens(t)) for t in p.texts]
+            self.store.put_document(p.doc, p.chunks, keywords, mine)
+            yield FileResult(p.source, p.status, p.doc.id, len(p.chunks))
+
+
+def _file_digest(path: Path, max_bytes: int) -> str:
+    """sha256 of the file's bytes; oversized files are left to the loader to reject."""
+    if path.stat().st_size > max_bytes:
+        return ""
+    return file_digest(path.read_bytes())

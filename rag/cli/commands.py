@@ -1,0 +1,168 @@
+"""The `rag` subcommands. Each returns the process exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ingest.types import SearchFilter
+from rag.engine import Engine
+from rag.settings import Settings
+from rag.types import Done, Retrieved, Source, Token
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    return Settings.from_env(store_dir=getattr(args, "store", None), **extra)
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def _snippet(text: str, width: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ingest.pipeline import IngestEvent
+
+    engine = Engine(_settings(args, parser=args.parser))
+    bar = tqdm(total=0, unit="file", desc="ingest", file=sys.stderr, disable=args.json or None)
+
+    def progress(ev: IngestEvent) -> None:
+        bar.total = ev.total
+        bar.update(ev.done - bar.n)
+        r = ev.result
+        if r and r.status == "failed":
+            bar.write(f"skipped: {r.error}", file=sys.stderr)
+
+    with engine:
+        report = engine.ingest(args.paths, progress=progress)
+    bar.close()
+    if args.json:
+        _print_json({
+            "store": str(engine.settings.store_dir),
+            "results": [r.__dict__ for r in report.results],
+            "ignored": report.ignored, "seconds": round(report.seconds, 3),
+        })  # fmt: skip
+    else:
+        print(f"{report.summary()} → {engine.settings.store_dir}", file=sys.stderr)
+    return 1 if report.failed and len(report.failed) == len(report.results) else 0
+
+
+def _filters(args: argparse.Namespace) -> SearchFilter | None:
+    flt = SearchFilter(tuple(args.doc), args.path)
+    return None if flt.empty else flt
+
+
+def _print_sources(sources: list[Source], cited: list[int] | None = None) -> None:
+    print("\nSources:")
+    for s in sources:
+        mark = "*" if cited and s.n in cited else " "
+        where = f" ({s.location})" if s.location else ""
+        print(f"{mark}[{s.n}] {s.document}{where}  score={s.score:.4f}")
+        print(f"     {_snippet(s.text)}")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    engine = Engine(_settings(args, model=args.model, retrieval=args.retrieval))
+    with engine:
+        if args.retrieve_only:
+            hits = engine.retrieve(args.question, k=args.k, filters=_filters(args))
+            sources = [Source.from_hit(i, h) for i, h in enumerate(hits, start=1)]
+            if args.json:
+                _print_json({"question": args.question, "sources": [s.__dict__ for s in sources]})
+            else:
+                _print_sources(sources)
+            return 0
+        events = engine.stream(args.question, mode=args.mode, k=args.k, filters=_filters(args))
+        for ev in events:
+            if isinstance(ev, Token) and not args.json:
+                print(ev.text, end="", flush=True)
+            elif isinstance(ev, Retrieved) and not args.json and not ev.sources:
+                pass
+            elif isinstance(ev, Done):
+                if args.json:
+                    _print_json(ev.answer.to_dict())
+                else:
+                    if not ev.answer.sources:
+                        print(ev.answer.answer, end="")
+                    print()
+                    _print_sources(ev.answer.sources, ev.answer.cited)
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    with Engine(_settings(args)) as engine:
+        docs = engine.documents()
+        if args.json:
+            _print_json([d.__dict__ for d in docs])
+            return 0
+        for d in docs:
+            print(f"{d.id}  {d.format:5} {d.n_chunks:5} chunks  {d.source}")
+        counts = engine.store.counts()
+        print(
+            f"{counts['documents']} documents, {counts['chunks']} chunks in {engine.settings.store_dir}"
+        )
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    with Engine(_settings(args)) as engine:
+        for d in engine.delete(args.doc):
+            print(f"deleted {d.id}  {d.source}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from rag.models.install import describe, install
+    from rag.models.registry import MODELS
+
+    settings = _settings(args)
+    if args.action == "install":
+        keys = args.only.split(",") if args.only else list(MODELS)
+        install([k.strip() for k in keys if k.strip()], settings.models_dir,
+                lambda m: print(m, file=sys.stderr), force=args.force)  # fmt: skip
+    rows = describe(settings.models_dir)
+    if args.json:
+        _print_json({"models_dir": str(settings.models_dir), "models": rows})
+        return 0
+    print(f"models directory: {settings.models_dir}")
+    for r in rows:
+        state = (
+            f"installed  {float(str(r['size_bytes'])) / 2**20:8.1f} MiB"
+            if r["installed"]
+            else "missing"
+        )
+        print(f"  {r['key']:14} {r['role']:9} {state:24} {r['description']}")
+        print(f"  {'':14} {r['path'] if r['installed'] else 'install: ' + str(r['install'])}")
+    try:
+        import llama_cpp
+
+        print(f"llama-cpp-python {llama_cpp.__version__}")
+    except ImportError:
+        print("llama-cpp-python: missing (install: make setup)")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rag.evaluation import format_report, run_eval
+
+    settings = _settings(args, model=args.model, retrieval=args.retrieval)
+    report = run_eval(
+        Path(args.dataset), settings, retrieve_only=args.retrieve_only, limit=args.limit,
+        k=args.k, mode=args.mode, progress=not args.json,
+        store=Path(args.store) if args.store else None,
+    )  # fmt: skip
+    if args.json:
+        _print_json(report)
+    else:
+        print(format_report(report))
+    return 0

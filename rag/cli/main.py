@@ -1,0 +1,104 @@
+"""`rag` — argument parsing and error translation; each command lives in rag/cli/commands.py.
+
+Only argparse is imported at start-up so `rag --help` stays fast; a command imports what it
+needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+EPILOG = """environment: RAG_STORE (store directory), RAG_HOME (cache root), RAG_MODELS_DIR,
+RAG_MODEL (generator: registry key or .gguf path), RAG_GENERATOR=openai with
+RAG_OPENAI_BASE_URL / RAG_OPENAI_MODEL / RAG_OPENAI_API_KEY, RAG_THREADS."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--store", help="store directory (default: $RAG_STORE or ~/.local/share/rag/store)"
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+
+    p = argparse.ArgumentParser(
+        prog="rag", description="Answer questions over your own documents, offline.", epilog=EPILOG
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ing = sub.add_parser("ingest", parents=[common], help="add files or folders to the store")
+    ing.add_argument("paths", nargs="+", metavar="PATH")
+    ing.add_argument(
+        "--parser", choices=["builtin", "unstructured"], help="document parser backend"
+    )
+    ing.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    ask = sub.add_parser("ask", parents=[common], help="answer a question with citations")
+    ask.add_argument("question")
+    ask.add_argument("--mode", default="rag", choices=["rag"], help="answering mode")
+    ask.add_argument("--k", type=int, help="passages to retrieve (default 5)")
+    ask.add_argument("--retrieval", choices=["dense", "bm25", "hybrid"], help="default: hybrid")
+    ask.add_argument("--retrieve-only", action="store_true", help="show passages, no generation")
+    ask.add_argument("--json", action="store_true", help="print one JSON object (schema: README)")
+    ask.add_argument("--model", help="generator: registry key or path to a .gguf file")
+    ask.add_argument(
+        "--doc", action="append", default=[], help="only this document id (repeatable)"
+    )
+    ask.add_argument("--path", help="only documents whose path matches this glob")
+
+    docs = sub.add_parser("docs", parents=[common], help="list the documents in the store")
+    docs.add_argument("--json", action="store_true")
+
+    dele = sub.add_parser("delete", parents=[common], help="remove a document from the store")
+    dele.add_argument("doc", metavar="DOC", help="document id (or prefix), path or file name")
+
+    models = sub.add_parser("models", parents=[common], help="show or install model files")
+    models.add_argument("action", nargs="?", choices=["list", "install"], default="list")
+    models.add_argument("--only", help="comma-separated model keys to install")
+    models.add_argument("--force", action="store_true", help="reinstall even if verified")
+    models.add_argument("--json", action="store_true")
+
+    ev = sub.add_parser("eval", parents=[common], help="measure retrieval and answers on a QA set")
+    ev.add_argument(
+        "dataset", metavar="DATASET_DIR", help="folder with corpus.jsonl and questions.jsonl"
+    )
+    ev.add_argument("--mode", default="rag", choices=["rag"])
+    ev.add_argument("--retrieval", choices=["dense", "bm25", "hybrid"], help="default: hybrid")
+    ev.add_argument("--retrieve-only", action="store_true", help="skip generation (no EM/F1)")
+    ev.add_argument("--limit", type=int, help="only the first N questions")
+    ev.add_argument("--k", type=int, default=5, help="passages given to the generator")
+    ev.add_argument("--model", help="generator: registry key or path to a .gguf file")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from ingest.errors import RagError
+    from rag.cli import commands
+
+    try:
+        return int(getattr(commands, f"cmd_{args.command}")(args))
+    except RagError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""The Engine: one façade over a store for ingesting, retrieving and answering.
+
+The CLI, the web app and API callers all use it. Heavy parts (embedder, generator, FAISS) load
+lazily on first use, so opening an engine is cheap and `rag docs` never loads a model.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ingest.chunking import ChunkingConfig
+from ingest.embedding import Embedder, HashingEmbedder
+from ingest.errors import DocumentNotFound
+from ingest.pipeline import IngestConfig, Ingestor, IngestReport, Progress, TextRecord
+from ingest.store import Store
+from ingest.types import ChunkHit, DocumentInfo, SearchFilter
+from rag.generation.base import Generator
+from rag.prompting import UNKNOWN, build_messages, detect_language, parse_citations
+from rag.retrieval import Retriever, make_retriever
+from rag.settings import Settings
+from rag.types import Answer, AnswerEvent, Done, Retrieved, Source, Token
+
+MODES = ("rag",)
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedder == "hashing":
+        return HashingEmbedder()
+    if settings.embedder != "e5":
+        raise ValueError(f"unknown embedder {settings.embedder!r} (e5 or hashing)")
+    from ingest.e5 import E5Embedder
+    from rag.models.registry import require_embedder
+
+    require_embedder(settings.models_dir)
+    return E5Embedder(
+        settings.models_dir, threads=settings.threads, backend=settings.embedder_backend
+    )
+
+
+def build_generator(settings: Settings) -> Generator:
+    if settings.generator == "openai":
+        from rag.generation.openai_compat import OpenAIGenerator
+
+        if not settings.openai_base_url or not settings.openai_model:
+            raise ValueError("the openai generator needs RAG_OPENAI_BASE_URL and RAG_OPENAI_MODEL")
+        return OpenAIGenerator(
+            settings.openai_base_url, settings.openai_model, settings.openai_api_key,
+            context_tokens=settings.context_tokens,
+        )  # fmt: skip
+    if settings.generator != "local":
+        raise ValueError(f"unknown generator {settings.generator!r} (local or openai)")
+    from rag.generation.llama import LlamaCppGenerator
+    from rag.models.registry import resolve_gguf
+
+    path = resolve_gguf(settings.model, settings.models_dir)
+    return LlamaCppGenerator(path, context_tokens=settings.context_tokens, threads=settings.threads)
+
+
+class Engine:
+    """Open a store; ingest, list, delete documents; retrieve; answer with citations.
+
+    >>> engine = Engine.open("./kb")                      # doctest: +SKIP
+    >>> engine.ingest(["papers/"])                        # doctest: +SKIP
+    >>> print(engine.ask("什么是 QLoRA？").answer)          # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self._embedder = embedder
+        self._generator = generator
+        self._lock = threading.Lock()
+        self._store: Store | None = None
+
+    @classmethod
+    def open(cls, store: str | Path | None = None, **overrides: Any) -> Engine:
+        """An engine over `store` (default: RAG_STORE or the documented default location)."""
+        return cls(Settings.from_env(store_dir=store, **overrides))
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # --- parts, loaded on first use ------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = build_embedder(self.settings)
+            return self._embedder
+
+    @property
+    def generator(self) -> Generator:
+        with self._lock:
+            if self._generator is None:
+                self._generator = build_generator(self.settings)
+            return self._generator
+
+    def _open_store(self, create: bool) -> Store:
+        if self._store is None:
+            emb = self.embedder
+            self._store = Store(
+                self.settings.store_dir, embedder_name=emb.name, dim=emb.dim, create=create
+            )
+        return self._store
+
+    @property
+    def store(self) -> Store:
+        return self._open_store(create=False)
+
+    @cached_property
+    def _ingest_config(self) -> IngestConfig:
+        s = self.settings
+        return IngestConfig(
+            chunking=ChunkingConfig(s.chunk_tokens, s.chunk_overlap),
+            max_bytes=int(s.max_file_mb * 2**20),
+            parser=s.parser,
+        )
+
+    # --- documents -------------------------------------------------------------------------
+
+    def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
+        """Ingest files and folders; unchanged files are skipped, changed ones replaced."""
+        store = self._open_store(create=True)
+        ingestor = Ingestor(store, self.embedder, self._ingest_config)
+        return ingestor.ingest_paths([Path(p) for p in paths], progress)
+
+    def ingest_texts(
+        self, records: list[TextRecord], progress: Progress | None = None
+    ) -> IngestReport:
+        """Ingest documents given as text (key, title, text); the key is their source."""
+        store = self._open_store(create=True)
+        ingestor = Ingestor(store, self.embedder, self._ingest_config)
+        return ingestor.ingest_records(records, len(records), progress)
+
+    def documents(self) -> list[DocumentInfo]:
+        return self.store.documents()
+
+    def delete(self, ref: str) -> list[DocumentInfo]:
+        """Delete the documents `ref` names (id, id prefix, path, file name or glob)."""
+        store = self.store
+        found = store.find_documents(ref)
+        if not found:
+            raise DocumentNotFound(f"no document matches {ref!r}; see `rag docs`")
+        with store.writing():
+            for doc in found:
+                store.delete_document(doc.id)
+        return found
+
+    # --- retrieval and answers ---------------------------------------------------------------
+
+    def retriever(self, method: str | None = None) -> Retriever:
+        s = self.settings
+        return make_retriever(
+            method or s.retrieval, self.store, self.embedder, s.rrf_k, s.candidates
+        )
+
+    def retrieve(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        method: str | None = None,
+        filters: SearchFilter | None = None,
+    ) -> list[ChunkHit]:
+        return self.retriever(method).retrieve(question, k or self.settings.top_k, filters)
+
+    def stream(
+        self,
+        question: str,
+        *,
+        mode: str = "rag",
+        k: int | None = None,
+        method: str | None = None,
+        filters: SearchFilter | None = None,
+        brief: bool = False,
+    ) -> Iterator[AnswerEvent]:
+        """Answer `question`, yielding the retrieved sources, the answer's tokens, then the Answer."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; available: {', '.join(MODES)}")
+        t0 = time.perf_counter()
+        hits = self.retrieve(question, k=k, method=method, filters=filters)
+        t_retrieved = time.perf_counter()
+        lang = detect_language(question)
+        sources = [Source.from_hit(i, h) for i, h in enumerate(hits, start=1)]
+        timings = {"retrieval_s": t_retrieved - t0}
+        if not sources:
+            yield Retrieved([])
+            yield Done(Answer(question, UNKNOWN[lang], mode, lang, [], [], timings))
+            return
+        gen = self.generator
+        max_tokens = self.settings.max_answer_tokens
+        messages, used = build_messages(question, sources, gen, max_tokens, brief)
+        yield Retrieved(used)
+        parts: list[str] = []
+        first: float | None = None
+        for piece in gen.stream(
+            messages, max_tokens=max_tokens, temperature=self.settings.temperature
+        ):
+            if first is None:
+                first = time.perf_counter()
+            parts.append(piece)
+            yield Token(piece)
+        end = time.perf_counter()
+        text = "".join(parts).strip()
+        timings.update(
+            first_token_s=(first or end) - t0, generation_s=end - t_retrieved, total_s=end - t0
+        )
+        cited = parse_citations(text, {s.n for s in used})
+        yield Done(Answer(question, text, mode, lang, used, cited, timings))
+
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        """Answer `question` (same arguments as `stream`), returning the whole Answer."""
+        for event in self.stream(question, **kwargs):
+            if isinstance(event, Done):
+                return event.answer
+        raise RuntimeError("answer stream ended without a result")  # pragma: no cover

@@ -1,0 +1,161 @@
+"""`rag eval`: ingest a QA dataset's corpus into a cached store, then score each question.
+
+Dataset format (see ../shared/datasets/README.md): `corpus.jsonl` with id/title/text and
+`questions.jsonl` with id/question/answers/supporting_ids. A passage is ingested as a document
+whose source is its id, so retrieved chunks map straight back to passage ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import RagError
+from ingest.pipeline import IngestEvent, TextRecord
+from rag.engine import Engine
+from rag.metrics import exact_match, f1_score, recall_at, reciprocal_rank
+from rag.settings import Settings
+
+RANK_DEPTH = 20  # chunks retrieved to rank passages for recall and MRR
+
+
+class DatasetError(RagError):
+    code = "bad_dataset"
+
+
+def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise DatasetError(
+            f"{path} is missing (a dataset folder holds corpus.jsonl and questions.jsonl)"
+        )
+    rows = []
+    for n, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DatasetError(f"{path.name} line {n}: not JSON ({e.msg})") from e
+        missing = [k for k in required if k not in row]
+        if missing:
+            raise DatasetError(f"{path.name} line {n}: missing {', '.join(missing)}")
+        rows.append(row)
+    return rows
+
+
+def load_dataset(folder: Path) -> tuple[list[TextRecord], list[dict[str, Any]]]:
+    corpus = _read_jsonl(folder / "corpus.jsonl", ("id", "text"))
+    questions = _read_jsonl(folder / "questions.jsonl", ("id", "question", "answers"))
+    records = [TextRecord(str(r["id"]), str(r.get("title", "")), str(r["text"])) for r in corpus]
+    return records, questions
+
+
+def eval_store_dir(folder: Path, settings: Settings) -> Path:
+    """A store per dataset, corpus content, embedder and chunking: reused across runs."""
+    h = hashlib.sha256((folder / "corpus.jsonl").read_bytes())
+    h.update(f"{settings.embedder}|{settings.chunk_tokens}|{settings.chunk_overlap}".encode())
+    return settings.cache_dir / "eval" / f"{folder.resolve().name}-{h.hexdigest()[:12]}"
+
+
+def _ranked_passages(engine: Engine, question: str) -> list[str]:
+    hits = engine.retrieve(question, k=RANK_DEPTH)
+    return list(dict.fromkeys(h.document.source for h in hits))
+
+
+def run_eval(
+    folder: Path,
+    settings: Settings,
+    *,
+    retrieve_only: bool = False,
+    limit: int | None = None,
+    k: int = 5,
+    mode: str = "rag",
+    progress: bool = True,
+    store: Path | None = None,
+    engine: Engine | None = None,
+) -> dict[str, Any]:
+    """Score retrieval (and answers unless `retrieve_only`) on a dataset folder.
+
+    The corpus goes into `store`, by default a cached store under the cache directory keyed by
+    the corpus content, so a second run skips ingestion.
+    """
+    from tqdm import tqdm
+
+    records, questions = load_dataset(folder)
+    if limit:
+        questions = questions[:limit]
+    if engine is None:
+        engine = Engine(settings.with_(store_dir=store or eval_store_dir(folder, settings)))
+    bar = tqdm(total=len(records), desc="ingest corpus", unit="doc", disable=not progress,
+               file=sys.stderr)  # fmt: skip
+
+    def tick(ev: IngestEvent) -> None:
+        bar.update(ev.done - bar.n)
+
+    report = engine.ingest_texts(records, progress=tick)
+    bar.close()
+    scores: dict[str, list[float]] = {
+        m: [] for m in ("recall@2", "recall@5", "hit@1", "mrr", "em", "f1")
+    }
+    retrieval_ms: list[float] = []
+    answer_s: list[float] = []
+    for q in tqdm(questions, desc="questions", unit="q", disable=not progress, file=sys.stderr):
+        gold = [str(g) for g in q.get("supporting_ids", [])]
+        t0 = time.perf_counter()
+        ranked = _ranked_passages(engine, q["question"])
+        retrieval_ms.append((time.perf_counter() - t0) * 1000)
+        if gold:
+            scores["recall@2"].append(recall_at(ranked, gold, 2))
+            scores["recall@5"].append(recall_at(ranked, gold, 5))
+            scores["hit@1"].append(float(bool(ranked) and ranked[0] in gold))
+            scores["mrr"].append(reciprocal_rank(ranked, gold))
+        if not retrieve_only:
+            t1 = time.perf_counter()
+            answer = engine.ask(q["question"], mode=mode, k=k, brief=True)
+            answer_s.append(time.perf_counter() - t1)
+            scores["em"].append(exact_match(answer.answer, q["answers"]))
+            scores["f1"].append(f1_score(answer.answer, q["answers"]))
+
+    def mean(xs: list[float]) -> float | None:
+        return round(statistics.fmean(xs), 4) if xs else None
+
+    def pct(xs: list[float], p: float) -> float | None:
+        return round(sorted(xs)[min(len(xs) - 1, int(p * len(xs)))], 2) if xs else None
+
+    return {
+        "dataset": folder.resolve().name,
+        "questions": len(questions),
+        "passages": len(records),
+        "mode": mode,
+        "retrieval": settings.retrieval,
+        "generator": None if retrieve_only else engine.generator.name,
+        **{m: mean(v) for m, v in scores.items()},
+        "timing": {
+            "ingest_s": round(report.seconds, 2),
+            "ingested_chunks": report.chunks_written,
+            "retrieval_ms_p50": pct(retrieval_ms, 0.5),
+            "retrieval_ms_p95": pct(retrieval_ms, 0.95),
+            "answer_s_p50": pct(answer_s, 0.5),
+        },
+        "store": str(engine.settings.store_dir),
+    }
+
+
+def format_report(r: dict[str, Any]) -> str:
+    lines = [f"{r['dataset']}: {r['questions']} questions, {r['passages']} passages, "
+             f"mode={r['mode']} retrieval={r['retrieval']}"]  # fmt: skip
+    for m in ("recall@2", "recall@5", "hit@1", "mrr", "em", "f1"):
+        if r[m] is not None:
+            lines.append(f"  {m:9} {r[m]:.4f}")
+    t = r["timing"]
+    lines.append(
+        f"  ingest {t['ingest_s']}s ({t['ingested_chunks']} new chunks); retrieval p50 "
+        f"{t['retrieval_ms_p50']} ms, p95 {t['retrieval_ms_p95']} ms"
+        + (f"; answer p50 {t['answer_s_p50']} s" if t["answer_s_p50"] is not None else "")
+    )
+    return "\n".join(lines)

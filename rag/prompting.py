@@ -1,0 +1,104 @@
+"""The answer prompt: numbered context within a token budget, citation and language rules."""
+
+from __future__ import annotations
+
+import re
+
+from rag.generation.base import Generator, Message
+from rag.types import Source
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+SYSTEM = {
+    "en": (
+        "You answer questions using only the numbered context passages below. "
+        "After each statement, cite the passages that support it by number in square brackets, "
+        'like [1] or [2][3]. If the passages do not contain the answer, say "I don\'t know" '
+        "and do not guess. Answer in English, briefly."
+    ),
+    "zh": (
+        "你只能根据下面编号的资料回答问题。每句话后用方括号标注依据的资料编号，例如 [1] 或 [2][3]。"
+        "如果资料中没有答案，就回答“我不知道”，不要猜测。请用简体中文简要回答。"
+    ),
+}
+BRIEF = {
+    "en": " Reply with only the short answer (a name, number, date or short phrase) and its citation.",
+    "zh": "只给出最简短的答案（名称、数字、日期或短语）和引用编号。",
+}
+# Small models forget the system rule by the end of a long context; repeat it last.
+REMINDER = {
+    "en": "Cite the passage numbers like [1] after each statement.",
+    "zh": "请在每句话后用 [编号] 标注引用的资料。",
+}
+UNKNOWN = {
+    "en": "I don't know: the documents do not contain the answer.",
+    "zh": "我不知道：文档中没有相关内容。",
+}
+_CITATION = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】]")
+
+
+def detect_language(text: str) -> str:
+    """ "zh" when the question is mostly Chinese characters, else "en"."""
+    cjk, latin = len(_CJK.findall(text)), len(_LATIN.findall(text))
+    return "zh" if cjk and cjk * 3 >= latin else "en"
+
+
+def _passage(s: Source) -> str:
+    where = f"{s.title}" + (f", {s.location}" if s.location else "")
+    return f"[{s.n}] ({where})\n{s.text}"
+
+
+def build_messages(
+    question: str,
+    sources: list[Source],
+    gen: Generator,
+    max_answer_tokens: int,
+    brief: bool = False,
+) -> tuple[list[Message], list[Source]]:
+    """Messages for the generator and the sources that fit the context budget, best first.
+
+    `brief` asks for a bare short answer (benchmarks score it by exact match). The budget is
+    the model's context minus the answer's room, the system rule and the
+    question; a passage that does not fit whole is cut at a line break, the rest dropped.
+    """
+    lang = detect_language(question)
+    system = SYSTEM[lang] + (BRIEF[lang] if brief else "")
+    label = "问题" if lang == "zh" else "Question"
+    head = "资料：" if lang == "zh" else "Context:"
+    fixed = gen.count_tokens(system) + gen.count_tokens(question) + 64
+    budget = gen.context_tokens - max_answer_tokens - fixed
+    used: list[Source] = []
+    blocks: list[str] = []
+    for s in sources:
+        block = _passage(s)
+        cost = gen.count_tokens(block)
+        if cost > budget:
+            block = _truncate(block, gen, budget)
+            if not block:
+                break
+            cost = budget
+        blocks.append(block)
+        used.append(s)
+        budget -= cost
+    user = f"{head}\n\n" + "\n\n".join(blocks) + f"\n\n{label}: {question}\n{REMINDER[lang]}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}], used
+
+
+def _truncate(block: str, gen: Generator, budget: int) -> str:
+    lines = block.split("\n")
+    while len(lines) > 2 and gen.count_tokens("\n".join(lines)) > budget:
+        lines.pop()
+    text = "\n".join(lines)
+    return text if len(lines) > 2 and gen.count_tokens(text) <= budget else ""
+
+
+def parse_citations(answer: str, valid: set[int]) -> list[int]:
+    """The passage numbers the answer cites, in first-mention order, ignoring unknown numbers."""
+    seen: dict[int, None] = {}
+    for m in _CITATION.finditer(answer):
+        for num in re.split(r"[,，、]", m.group(1)):
+            n = int(num.strip())
+            if n in valid:
+                seen.setdefault(n, None)
+    return list(seen)

@@ -1,0 +1,99 @@
+"""Shared fixtures: paths to real test data, engines over fakes, the real small models.
+
+Real-model fixtures skip when the models are not installed, except under CI (CI=true), where
+a missing model is a failure: `make test` installs them, so a skip there would hide a bug.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ingest.embedding import HashingEmbedder
+from rag.engine import Engine
+from rag.generation.scripted import ScriptedGenerator
+from rag.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "corpora" / "demo"
+SHARED = ROOT.parent / "shared"
+
+
+def need(condition: bool, why: str) -> None:
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{why} (CI installs it: run `make setup`)")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def demo_dir() -> Path:
+    return DEMO
+
+
+@pytest.fixture(scope="session")
+def demo_questions() -> list[dict[str, object]]:
+    lines = (DEMO / "questions.jsonl").read_text("utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    need(SHARED.is_dir(), f"{SHARED} is not present")
+    return SHARED
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env(
+        {"HOME": str(tmp_path / "home")}, store_dir=tmp_path / "store", embedder="hashing"
+    )
+
+
+@pytest.fixture
+def fake_engine(settings: Settings) -> Engine:
+    """An engine over a fresh store with the hashing embedder and a scripted generator."""
+    gen = ScriptedGenerator("The answer is in the first passage [1].")
+    engine = Engine(settings, embedder=HashingEmbedder(), generator=gen)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    return Settings.from_env().models_dir
+
+
+@pytest.fixture(scope="session")
+def real_embedder(models_dir: Path):
+    from ingest.e5 import E5Embedder
+    from rag.models.registry import MODELS, is_installed
+
+    need(is_installed(MODELS["embedder"], models_dir), "the e5 embedder is not installed")
+    return E5Embedder(models_dir)
+
+
+def _generator(models_dir: Path, key: str, context_tokens: int):
+    from rag.generation.llama import LlamaCppGenerator
+    from rag.models.registry import MODELS, is_installed
+
+    need(is_installed(MODELS[key], models_dir), f"model {key} is not installed")
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        need(False, "llama-cpp-python is not installed")
+    return LlamaCppGenerator(MODELS[key].path(models_dir), context_tokens=context_tokens)
+
+
+@pytest.fixture(scope="session")
+def smoke_generator(models_dir: Path):
+    return _generator(models_dir, "smollm2-135m", 2048)
+
+
+@pytest.fixture(scope="session")
+def default_generator(models_dir: Path):
+    return _generator(models_dir, "qwen2.5-1.5b", 4096)

@@ -1,0 +1,90 @@
+"""Ingestion through the Engine with the hashing embedder: batches, no-ops, updates, bad files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ingest.errors import DocumentNotFound
+from ingest.pipeline import IngestEvent
+from rag.engine import Engine
+
+
+def test_demo_corpus_ingests_every_format(fake_engine: Engine, demo_dir: Path) -> None:
+    report = fake_engine.ingest([demo_dir])
+    assert report.failed == []
+    formats = {d.format for d in fake_engine.documents()}
+    assert {"pdf", "docx", "pptx", "html", "md", "txt"} <= formats
+    assert not any("_build" in d.source for d in fake_engine.documents())
+    assert report.ignored  # LICENSE and questions.jsonl are not documents
+
+
+def test_reingesting_unchanged_files_is_a_no_op(fake_engine: Engine, demo_dir: Path) -> None:
+    fake_engine.ingest([demo_dir])
+    gen = fake_engine.store.generation()
+    again = fake_engine.ingest([demo_dir])
+    assert again.count("unchanged") == len(again.results) > 0
+    assert again.chunks_written == 0
+    assert fake_engine.store.generation() == gen
+
+
+def test_changed_file_replaces_its_chunks(fake_engine: Engine, tmp_path: Path) -> None:
+    doc = tmp_path / "notes.md"
+    doc.write_text("# Notes\n\nLoRA freezes the base weights.\n", encoding="utf-8")
+    fake_engine.ingest([doc])
+    doc.write_text("# Notes\n\nDPO needs no reward model.\n", encoding="utf-8")
+    report = fake_engine.ingest([doc])
+    assert [r.status for r in report.results] == ["updated"]
+    texts = [h.chunk.text for h in fake_engine.retrieve("reward model", k=5)]
+    assert texts == ["DPO needs no reward model."]
+    assert len(fake_engine.documents()) == 1
+
+
+def test_bad_files_are_reported_and_the_rest_ingests(fake_engine: Engine, tmp_path: Path) -> None:
+    good = tmp_path / "good.md"
+    good.write_text("# Good\n\nQLoRA quantizes the base model to NF4.\n", encoding="utf-8")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "junk.txt").write_bytes(bytes(range(256)) * 40)
+    odd = tmp_path / "data.xyz"
+    odd.write_text("whatever")
+    report = fake_engine.ingest([tmp_path, odd])
+    failed = {Path(r.source).name: r.error or "" for r in report.failed}
+    assert set(failed) == {"broken.pdf", "empty.txt", "junk.txt", "data.xyz"}
+    assert all(msg.startswith(name) for name, msg in failed.items())
+    assert report.count("added") == 1
+    assert "1 added" in report.summary() and "4 failed" in report.summary()
+
+
+def test_progress_reports_every_file(fake_engine: Engine, demo_dir: Path) -> None:
+    events: list[IngestEvent] = []
+    fake_engine.ingest([demo_dir], progress=events.append)
+    assert [e.done for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].done == events[-1].total == 10
+
+
+def test_delete_by_name_path_and_id(fake_engine: Engine, demo_dir: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "demo"
+    shutil.copytree(demo_dir, corpus)
+    fake_engine.ingest([corpus])
+    n = len(fake_engine.documents())
+    assert [d.name for d in fake_engine.delete("lora_qlora_zh.md")] == ["lora_qlora_zh.md"]
+    pdf = next(d for d in fake_engine.documents() if d.format == "pdf")
+    fake_engine.delete(pdf.source)
+    docx = next(d for d in fake_engine.documents() if d.format == "docx")
+    fake_engine.delete(docx.id[:8])
+    assert len(fake_engine.documents()) == n - 3
+    assert all("NF4" not in h.chunk.text or "lora_qlora" not in h.document.source
+               for h in fake_engine.retrieve("QLoRA NF4", k=10))  # fmt: skip
+    with pytest.raises(DocumentNotFound):
+        fake_engine.delete("no-such-file.md")
+
+
+def test_ask_on_an_empty_result_says_it_does_not_know(fake_engine: Engine, tmp_path: Path) -> None:
+    doc = tmp_path / "a.md"
+    doc.write_text("# A\n\nSome text.\n", encoding="utf-8")
+    fake_engine.ingest([doc])
+    answer = fake_engine.ask("量子", method="bm25")
+    assert answer.sources == [] and "不知道" in answer.answer

@@ -1,0 +1,39 @@
+"""Reciprocal rank fusion: Σ 1/(k + rank) over the rankings, scores ignored."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.retrieval import reciprocal_rank_fusion
+
+
+def test_fused_scores_match_hand_computation() -> None:
+    dense = [(1, 0.91), (2, 0.85), (3, 0.40)]
+    keyword = [(3, 12.5), (1, 7.0), (4, 3.2)]
+    fused = dict(reciprocal_rank_fusion([dense, keyword], k=60))
+    assert fused == pytest.approx({1: 1 / 61 + 1 / 62, 2: 1 / 62, 3: 1 / 63 + 1 / 61, 4: 1 / 63})
+
+
+def test_result_is_sorted_by_fused_score() -> None:
+    dense = [(1, 0.91), (2, 0.85), (3, 0.40)]
+    keyword = [(3, 12.5), (1, 7.0), (4, 3.2)]
+    assert [key for key, _ in reciprocal_rank_fusion([dense, keyword])] == [1, 3, 2, 4]
+
+
+def test_item_ranked_well_by_both_beats_items_first_in_only_one() -> None:
+    dense = [(10, 0.9), (30, 0.8)]
+    keyword = [(20, 9.0), (30, 8.0)]
+    fused = reciprocal_rank_fusion([dense, keyword], k=60)
+    assert fused[0] == (30, pytest.approx(2 / 62))
+
+
+def test_raw_scores_do_not_matter_only_ranks() -> None:
+    a = reciprocal_rank_fusion([[(5, 100.0), (6, 0.1)]])
+    b = reciprocal_rank_fusion([[(5, 0.2), (6, 0.1)]])
+    assert a == b
+
+
+def test_ties_are_broken_by_key() -> None:
+    fused = reciprocal_rank_fusion([[(7, 0.9)], [(3, 5.0)], [(5, 1.0)]])
+    assert [key for key, _ in fused] == [3, 5, 7]
+    assert fused[0][1] == fused[2][1]
