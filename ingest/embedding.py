@@ -6,12 +6,16 @@ Vectors are L2-normalised float32 rows, so inner product is cosine similarity ev
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from ingest.keywords import keyword_tokens
+
+_CJK = "\u3000-\u9fff\uf900-\ufaff\uff00-\uffef"
+_ROUGH_TOKEN = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
 
 
 @runtime_checkable
@@ -78,5 +82,5 @@ class HashingEmbedder:
         return normalise_rows(self._embed(text)[None, :])[0]
 
     def count_tokens(self, text: str) -> int:
-        """Roughly what a subword tokenizer gives: a token per CJK character or per word."""
-        return sum(len(t) if not t.isascii() else 1 for t in text.split()) or (1 if text else 0)
+        """Roughly what a subword tokenizer gives: a token per CJK character or per other word."""
+        return len(_ROUGH_TOKEN.findall(text))

@@ -73,7 +73,9 @@ def test_smoke_model_answers_with_sources(demo_engine: Engine, smoke_generator: 
 def test_default_model_answers_in_chinese_with_citations(
     demo_engine: Engine, default_generator: Generator
 ) -> None:
-    answer = _ask(demo_engine, default_generator, "什么是 QLoRA？它把冻结的基座模型量化成什么格式？")
+    answer = _ask(
+        demo_engine, default_generator, "什么是 QLoRA？它把冻结的基座模型量化成什么格式？"
+    )
     assert answer.language == "zh"
     assert "NF4" in answer.answer or "4-bit" in answer.answer or "4 bit" in answer.answer
     assert answer.cited, answer.answer

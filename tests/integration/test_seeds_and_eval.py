@@ -69,7 +69,9 @@ def test_eval_with_answers_scores_em_and_f1(
 ) -> None:  # type: ignore[no-untyped-def]
     folder = _subset(shared_dir / "datasets" / "hotpotqa_train100", tmp_path / "hp", 3, 30)
     engine = Engine(
-        Settings.from_env(store_dir=tmp_path / "kb"), embedder=real_embedder, generator=smoke_generator
+        Settings.from_env(store_dir=tmp_path / "kb"),
+        embedder=real_embedder,
+        generator=smoke_generator,
     )
     r = run_eval(folder, engine.settings, progress=False, engine=engine)
     assert r["em"] is not None and 0.0 <= r["em"] <= r["f1"] + 1e-9 <= 1.0 + 1e-9
@@ -83,6 +85,6 @@ def test_eval_rejects_a_malformed_dataset(tmp_path: Path) -> None:
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "corpus.jsonl").write_text('{"id": "1", "text": "x"}\nnot json\n')
     (tmp_path / "bad" / "questions.jsonl").write_text("")
-    with pytest.raises(DatasetError, match="corpus.jsonl line 2"):
+    with pytest.raises(DatasetError, match=r"corpus\.jsonl line 2"):
         run_eval(tmp_path / "bad", Settings.from_env(store_dir=tmp_path / "kb"), progress=False)
     shutil.rmtree(tmp_path / "bad")

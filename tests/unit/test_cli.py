@@ -62,7 +62,16 @@ def test_ingest_ask_json_docs_delete(tmp_path: Path, demo_dir: Path) -> None:
     assert answer["cited"] == [1] and answer["mode"] == "rag" and answer["language"] == "en"
     assert len(answer["sources"]) == 3
     first = answer["sources"][0]
-    assert set(first) == {"n", "chunk_id", "doc_id", "document", "title", "location", "score", "text"}
+    assert set(first) == {
+        "n",
+        "chunk_id",
+        "doc_id",
+        "document",
+        "title",
+        "location",
+        "score",
+        "text",
+    }
     assert first["n"] == 1 and first["text"] in server.requests[0]["messages"][1]["content"]
 
     docs = json.loads(rag("docs", "--json", env=env).stdout)

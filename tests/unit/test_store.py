@@ -24,7 +24,9 @@ def _doc(source: str, texts: list[str], version: str = "v1") -> tuple[DocumentIn
         Chunk(content_id(doc_id, t), doc_id, i, t, content_id(t), ("Intro",), None, "paragraph", 5)
         for i, t in enumerate(texts)
     ]
-    info = DocumentInfo(doc_id, source, Path(source).name, source, "txt", version, 10, len(chunks), 0.0)
+    info = DocumentInfo(
+        doc_id, source, Path(source).name, source, "txt", version, 10, len(chunks), 0.0
+    )
     return info, chunks
 
 
