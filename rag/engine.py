@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from graph.builder import SyncReport
+from graph.store import GraphStore
 from ingest.chunking import ChunkingConfig
 from ingest.embedding import Embedder, HashingEmbedder
 from ingest.errors import DocumentNotFound
@@ -25,7 +27,11 @@ from rag.retrieval import Retriever, make_retriever
 from rag.settings import Settings
 from rag.types import Answer, AnswerEvent, Done, Retrieved, Source, Token
 
+if TYPE_CHECKING:
+    from graph.knowledge_graph import KnowledgeGraph
+
 MODES = ("rag",)
+GraphProgress = Callable[[int, int], None]
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -81,6 +87,7 @@ class Engine:
         self._generator = generator
         self._lock = threading.Lock()
         self._store: Store | None = None
+        self._graph_store: GraphStore | None = None
 
     @classmethod
     def open(cls, store: str | Path | None = None, **overrides: Any) -> Engine:
@@ -94,6 +101,9 @@ class Engine:
         self.close()
 
     def close(self) -> None:
+        if self._graph_store is not None:
+            self._graph_store.close()
+            self._graph_store = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -137,19 +147,62 @@ class Engine:
 
     # --- documents -------------------------------------------------------------------------
 
-    def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
-        """Ingest files and folders; unchanged files are skipped, changed ones replaced."""
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        progress: Progress | None = None,
+        graph_progress: GraphProgress | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders; unchanged files are skipped, changed ones replaced.
+
+        Unless settings.graph is "off", the knowledge graph is then brought in step."""
         store = self._open_store(create=True)
         ingestor = Ingestor(store, self.embedder, self._ingest_config)
-        return ingestor.ingest_paths([Path(p) for p in paths], progress)
+        report = ingestor.ingest_paths([Path(p) for p in paths], progress)
+        self.sync_graph(graph_progress)
+        return report
 
     def ingest_texts(
-        self, records: list[TextRecord], progress: Progress | None = None
+        self,
+        records: list[TextRecord],
+        progress: Progress | None = None,
+        graph_progress: GraphProgress | None = None,
     ) -> IngestReport:
         """Ingest documents given as text (key, title, text); the key is their source."""
         store = self._open_store(create=True)
         ingestor = Ingestor(store, self.embedder, self._ingest_config)
-        return ingestor.ingest_records(records, len(records), progress)
+        report = ingestor.ingest_records(records, len(records), progress)
+        self.sync_graph(graph_progress)
+        return report
+
+    # --- knowledge graph --------------------------------------------------------------------
+
+    @property
+    def graph_store(self) -> GraphStore:
+        if self._graph_store is None:
+            self._graph_store = GraphStore(self.settings.store_dir)
+        return self._graph_store
+
+    def sync_graph(self, progress: GraphProgress | None = None) -> SyncReport | None:
+        """Extract new documents into the graph and drop deleted ones (no-op when graph=off)."""
+        if self.settings.graph == "off":
+            return None
+        from rag.graphing import builder_for, sync_graph
+
+        s = self.settings
+        builder = builder_for(
+            self.store, self.graph_store, self.embedder, s.graph, lambda: self.generator,
+            s.llm_extract,
+        )  # fmt: skip
+        with self.store.writing():
+            return sync_graph(self.store, builder, progress)
+
+    def graph(self) -> KnowledgeGraph:
+        """The resolved knowledge graph, loaded into NetworkX."""
+        from graph.knowledge_graph import KnowledgeGraph
+
+        self.store  # noqa: B018 - a missing store is reported as such, not as an empty graph
+        return KnowledgeGraph.load(self.graph_store)
 
     def documents(self) -> list[DocumentInfo]:
         return self.store.documents()
@@ -163,6 +216,7 @@ class Engine:
         with store.writing():
             for doc in found:
                 store.delete_document(doc.id)
+        self.sync_graph()
         return found
 
     # --- retrieval and answers ---------------------------------------------------------------

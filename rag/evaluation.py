@@ -90,7 +90,11 @@ def run_eval(
     if limit:
         questions = questions[:limit]
     if engine is None:
-        engine = Engine(settings.with_(store_dir=store or eval_store_dir(folder, settings)))
+        # plain RAG needs no graph: skip building one for the benchmark corpus
+        graph = settings.graph if mode != "rag" else "off"
+        engine = Engine(
+            settings.with_(store_dir=store or eval_store_dir(folder, settings), graph=graph)
+        )
     bar = tqdm(total=len(records), desc="ingest corpus", unit="doc", disable=not progress,
                file=sys.stderr)  # fmt: skip
 

@@ -54,6 +54,9 @@ class Settings:
     chunk_overlap: int = 32
     max_file_mb: float = 50.0
     parser: str = "builtin"  # or "unstructured" (optional extra)
+    # knowledge graph
+    graph: str = "fast"  # fast | llm | off
+    llm_extract: str | None = None  # with graph=llm: "all" or "top:N" chunks (the rest: fast)
     # retrieval
     top_k: int = 5
     retrieval: str = "hybrid"  # dense | bm25 | hybrid
@@ -79,7 +82,7 @@ class Settings:
             "RAG_OPENAI_API_KEY": "openai_api_key", "RAG_THREADS": "threads",
             "RAG_CONTEXT_TOKENS": "context_tokens", "RAG_EMBEDDER": "embedder",
             "RAG_EMBEDDER_BACKEND": "embedder_backend", "RAG_PARSER": "parser",
-            "RAG_TOP_K": "top_k",
+            "RAG_TOP_K": "top_k", "RAG_GRAPH": "graph",
         }  # fmt: skip
         types = {f.name: f.type for f in fields(cls)}
         for var, name in simple.items():

@@ -31,8 +31,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     from ingest.pipeline import IngestEvent
 
-    engine = Engine(_settings(args, parser=args.parser))
+    engine = Engine(
+        _settings(args, parser=args.parser, graph=args.graph, llm_extract=args.llm_extract)
+    )
     bar = tqdm(total=0, unit="file", desc="ingest", file=sys.stderr, disable=args.json or None)
+    graph_bar = tqdm(
+        total=0, unit="chunk", desc="graph", file=sys.stderr, disable=args.json or None
+    )
+
+    def graph_progress(done: int, total: int) -> None:
+        graph_bar.total = total
+        graph_bar.update(done - graph_bar.n)
 
     def progress(ev: IngestEvent) -> None:
         bar.total = ev.total
@@ -42,8 +51,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             bar.write(f"skipped: {r.error}", file=sys.stderr)
 
     with engine:
-        report = engine.ingest(args.paths, progress=progress)
+        report = engine.ingest(args.paths, progress=progress, graph_progress=graph_progress)
     bar.close()
+    graph_bar.close()
     if args.json:
         _print_json({
             "store": str(engine.settings.store_dir),
@@ -147,6 +157,80 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"llama-cpp-python {llama_cpp.__version__}")
     except ImportError:
         print("llama-cpp-python: missing (install: make setup)")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rag.bench import run_bench
+
+    settings = _settings(args, chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_tokens // 8)
+    store = Path(args.store) if args.store else None
+    result = run_bench(
+        [Path(d) for d in args.datasets], settings, store=store, progress=not args.json
+    )
+    if args.json:
+        _print_json(result)
+        return 0
+    ing = result["ingest"]
+    print(
+        f"{result['documents']} documents, {result['chunks']} chunks ({result['chunk_tokens']} tokens)"
+    )
+    print(
+        f"ingest: {ing['chunks_written']} chunks in {ing['seconds']} s ({ing['chunks_per_s']} chunks/s)"
+    )
+    for method, lat in result["retrieval"].items():
+        print(
+            f"{method:7} p50 {lat['p50_ms']} ms  p95 {lat['p95_ms']} ms  ({result['queries']} queries)"
+        )
+    print(f"peak RSS {result['peak_rss_mb']} MB")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ingest.errors import RagError
+
+    with Engine(_settings(args)) as engine:
+        kg = engine.graph()
+        if args.graph_command == "stats":
+            stats = {**engine.store.counts(), **kg.stats()}
+            if args.json:
+                _print_json(stats)
+            else:
+                for key, value in stats.items():
+                    print(f"{key:17} {value}")
+        elif args.graph_command == "show":
+            entity = kg.find(args.entity)
+            if entity is None:
+                raise RagError(f"no entity {args.entity!r} in the graph; see `rag graph export`")
+            rels = kg.relations_of(entity.id)
+            if args.json:
+                _print_json({
+                    **entity.__dict__,
+                    "relations": [{"entity": e.name, "weight": r.weight, "description": r.description}
+                                  for r, e in rels],
+                })  # fmt: skip
+                return 0
+            print(f"{entity.name}  [{entity.type}]  id {entity.id}")
+            if entity.aliases:
+                print("aliases: " + ", ".join(entity.aliases))
+            print(f"description: {entity.description}")
+            print(f"relations ({len(rels)}):")
+            for r, other in rels[:20]:
+                print(f"  — {other.name}  (weight {r.weight:g}): {_snippet(r.description, 120)}")
+            print(
+                f"source chunks: {', '.join(entity.chunk_ids[:10])}"
+                + (" …" if len(entity.chunk_ids) > 10 else "")
+            )
+        else:
+            out = Path(args.output or f"graph.{args.format}")
+            kg.export(out, args.format)
+            print(
+                f"wrote {out} ({kg.stats()['entities']} entities, {kg.stats()['relations']} relations)"
+            )
     return 0
 
 

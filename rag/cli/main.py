@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument(
         "--parser", choices=["builtin", "unstructured"], help="document parser backend"
     )
+    ing.add_argument(
+        "--graph", choices=["fast", "llm", "off"], help="knowledge graph (default fast)"
+    )
+    ing.add_argument("--llm-extract", metavar="all|top:N", help="with --graph llm: which chunks")
     ing.add_argument("--json", action="store_true", help="print the report as JSON")
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question with citations")
@@ -61,6 +65,21 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--force", action="store_true", help="reinstall even if verified")
     models.add_argument("--json", action="store_true")
 
+    gr = sub.add_parser("graph", parents=[common], help="inspect or export the knowledge graph")
+    gr_sub = gr.add_subparsers(dest="graph_command", required=True, metavar="ACTION")
+    st = gr_sub.add_parser(
+        "stats", parents=[common], help="documents, chunks, entities, relations…"
+    )
+    st.add_argument("--json", action="store_true")
+    show = gr_sub.add_parser(
+        "show", parents=[common], help="an entity: aliases, relations, sources"
+    )
+    show.add_argument("entity", metavar="ENTITY", help="entity name, alias or id")
+    show.add_argument("--json", action="store_true")
+    exp = gr_sub.add_parser("export", parents=[common], help="write GraphML (Gephi) or JSON")
+    exp.add_argument("--format", choices=["graphml", "json"], default="graphml")
+    exp.add_argument("-o", "--output", help="file to write (default: graph.<format>)")
+
     ev = sub.add_parser("eval", parents=[common], help="measure retrieval and answers on a QA set")
     ev.add_argument(
         "dataset", metavar="DATASET_DIR", help="folder with corpus.jsonl and questions.jsonl"
@@ -72,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--k", type=int, default=5, help="passages given to the generator")
     ev.add_argument("--model", help="generator: registry key or path to a .gguf file")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    bench = sub.add_parser("bench", parents=[common], help="measure ingest speed, memory, latency")
+    bench.add_argument("datasets", nargs="+", metavar="DATASET_DIR")
+    bench.add_argument("--chunk-tokens", type=int, default=64, help="small chunks → more of them")
+    bench.add_argument("--json", action="store_true")
     return p
 
 

@@ -1,0 +1,101 @@
+"""Hierarchical communities (Louvain, seeded) and their reports.
+
+Louvain's successive partitions give the levels: 0 is the finest, the last the coarsest. A
+community's id hashes its level and members, so an unchanged community keeps its id — and its
+cached report — across rebuilds; only communities whose membership changed get a new report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import networkx as nx
+
+from graph.types import Community, Entity, Relation
+from ingest.hashing import content_id
+
+MIN_SIZE = 3
+MAX_LEVELS = 3
+SEED = 42
+REPORT_CHARS = 900
+
+Summarise = Callable[[str, str], str]  # (title, extractive report) -> summary
+
+
+def build_nx(entities: Sequence[Entity], relations: Sequence[Relation]) -> nx.Graph:
+    """Nodes and edges inserted in sorted order: Louvain's result depends on it."""
+    g = nx.Graph()
+    for e in sorted(entities, key=lambda e: e.id):
+        g.add_node(e.id)
+    for r in sorted(relations, key=lambda r: r.id):
+        g.add_edge(r.source, r.target, weight=r.weight)
+    return g
+
+
+def detect_levels(g: nx.Graph, seed: int = SEED) -> list[list[frozenset[str]]]:
+    if g.number_of_edges() == 0:
+        return []
+    levels = [
+        [frozenset(c) for c in partition]
+        for partition in nx.community.louvain_partitions(g, weight="weight", seed=seed)
+    ]
+    if len(levels) > MAX_LEVELS:  # keep the finest, a middle one, and the coarsest
+        levels = [levels[0], levels[len(levels) // 2], levels[-1]]
+    return levels
+
+
+def extractive_report(
+    members: Sequence[Entity], internal: Sequence[Relation], g: nx.Graph
+) -> tuple[str, str]:
+    ranked = sorted(members, key=lambda e: (-g.degree(e.id, weight="weight"), e.name))
+    title = ", ".join(e.name for e in ranked[:3])
+    parts = [f"{title}. Members: " + ", ".join(e.name for e in ranked[:12]) + "."]
+    for r in sorted(internal, key=lambda r: (-r.weight, r.id))[:6]:
+        parts.append(r.description)
+    text = " ".join(dict.fromkeys(p for p in parts if p))
+    return title, text[:REPORT_CHARS]
+
+
+def build_communities(
+    entities: Sequence[Entity],
+    relations: Sequence[Relation],
+    cached: Callable[[list[str]], dict[str, str]],
+    summarise: Summarise | None = None,
+) -> tuple[list[Community], dict[str, tuple[str, str]]]:
+    """Communities with reports; returns them and the reports that are new (to cache)."""
+    g = build_nx(entities, relations)
+    by_id = {e.id: e for e in entities}
+    levels = detect_levels(g)
+    drafts: list[tuple[str, int, frozenset[str]]] = []
+    for level, partition in enumerate(levels):
+        for members in partition:
+            if len(members) >= MIN_SIZE:
+                drafts.append(
+                    (content_id("community", str(level), *sorted(members)), level, members)
+                )
+    known = cached([cid for cid, _, _ in drafts])
+    fresh: dict[str, tuple[str, str]] = {}
+    out: list[Community] = []
+    for cid, level, members in drafts:
+        ents = [by_id[m] for m in members]
+        internal = [r for r in relations if r.source in members and r.target in members]
+        title, report = extractive_report(ents, internal, g)
+        if cid in known:
+            report = known[cid]
+        elif summarise is not None:
+            report = summarise(title, report)
+            fresh[cid] = (report, "llm")
+        else:
+            fresh[cid] = (report, "extractive")
+        parent = _parent(members, level, drafts)
+        out.append(Community(cid, level, tuple(sorted(members)), title, report, parent))
+    return out, fresh
+
+
+def _parent(
+    members: frozenset[str], level: int, drafts: list[tuple[str, int, frozenset[str]]]
+) -> str | None:
+    for cid, lv, other in drafts:
+        if lv == level + 1 and members <= other:
+            return cid
+    return None

@@ -1,0 +1,1 @@
+"""Extractors turn chunks into entity and relation mentions, behind one protocol."""

@@ -1,0 +1,71 @@
+"""Plain dataclasses of the knowledge graph: what extraction emits and what the graph holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ChunkText:
+    """The part of a chunk extraction needs."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class EntityMention:
+    name: str
+    type: str = "concept"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RelationMention:
+    source: str
+    target: str
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+    strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """What one extractor found in one chunk."""
+
+    chunk_id: str
+    entities: list[EntityMention] = field(default_factory=list)
+    relations: list[RelationMention] = field(default_factory=list)
+    extractor: str = "fast"
+
+
+@dataclass(frozen=True)
+class Entity:
+    id: str
+    name: str
+    type: str
+    description: str
+    aliases: tuple[str, ...]
+    chunk_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Relation:
+    id: str
+    source: str  # entity id
+    target: str  # entity id
+    description: str
+    keywords: tuple[str, ...]
+    weight: float
+    chunk_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Community:
+    id: str
+    level: int
+    entity_ids: tuple[str, ...]
+    title: str
+    summary: str
+    parent: str | None = None

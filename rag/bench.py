@@ -1,0 +1,82 @@
+"""`rag bench`: ingest throughput, peak memory and retrieval latency on real QA corpora.
+
+All given datasets go into one store (cached under the cache directory, keyed by their
+content and the chunk size), so a second run measures retrieval only. Small chunks make a
+store of 10k+ chunks out of the ~5k passages in ../shared/datasets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ingest.pipeline import IngestEvent, TextRecord
+from rag.engine import Engine
+from rag.evaluation import load_dataset
+from rag.retrieval import METHODS
+from rag.settings import Settings
+
+
+def _percentile(xs: list[float], p: float) -> float:
+    return round(sorted(xs)[min(len(xs) - 1, int(p * len(xs)))], 2)
+
+
+def run_bench(
+    folders: list[Path], settings: Settings, *, store: Path | None = None, progress: bool = True
+) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    records: list[TextRecord] = []
+    questions: list[str] = []
+    h = hashlib.sha256(f"{settings.embedder}|{settings.chunk_tokens}".encode())
+    for folder in folders:
+        recs, qs = load_dataset(folder)
+        # passage ids are unique only within a dataset
+        records += [TextRecord(f"{folder.name}/{r.key}", r.title, r.text) for r in recs]
+        questions += [str(q["question"]) for q in qs]
+        h.update((folder / "corpus.jsonl").read_bytes())
+    store = store or settings.cache_dir / "bench" / h.hexdigest()[:12]
+    engine = Engine(settings.with_(store_dir=store, graph="off"))
+    bar = tqdm(total=len(records), desc="ingest", unit="doc", disable=not progress, file=sys.stderr)
+
+    def tick(ev: IngestEvent) -> None:
+        bar.update(ev.done - bar.n)
+
+    report = engine.ingest_texts(records, progress=tick)
+    bar.close()
+    chunks = engine.store.counts()["chunks"]
+    latency: dict[str, dict[str, float]] = {}
+    for method in METHODS:
+        engine.retrieve(questions[0], method=method)  # warm: models, index, jieba
+        times = []
+        for q in questions:
+            t0 = time.perf_counter()
+            engine.retrieve(q, k=settings.top_k, method=method)
+            times.append((time.perf_counter() - t0) * 1000)
+        latency[method] = {
+            "p50_ms": _percentile(times, 0.5),
+            "p95_ms": _percentile(times, 0.95),
+            "mean_ms": round(statistics.fmean(times), 2),
+        }
+    written = report.chunks_written
+    engine.close()
+    return {
+        "datasets": [f.name for f in folders],
+        "documents": len(records),
+        "chunks": chunks,
+        "chunk_tokens": settings.chunk_tokens,
+        "ingest": {
+            "seconds": round(report.seconds, 2),
+            "chunks_written": written,
+            "chunks_per_s": round(written / report.seconds, 1) if written else None,
+        },
+        "queries": len(questions),
+        "retrieval": latency,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "store": str(store),
+    }

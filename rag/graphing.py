@@ -1,0 +1,75 @@
+"""Wiring the knowledge graph to the engine's store, embedder and generator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from graph.builder import GraphBuilder, LLMBudget, SyncReport
+from graph.communities import Summarise
+from graph.extract.fast import FastExtractor
+from graph.extract.llm import LLMExtractor
+from graph.store import GraphStore
+from graph.types import ChunkText
+from ingest.embedding import Embedder
+from ingest.store import Store
+from rag.generation.base import Generator, Message, complete
+
+GRAPH_MODES = ("fast", "llm", "off")
+
+
+def parse_budget(spec: str | None) -> int | None:
+    """ "top:N" → N chunks for the LLM extractor; "all" or None → every chunk."""
+    if spec in (None, "", "all"):
+        return None
+    assert spec is not None
+    kind, _, n = spec.partition(":")
+    if kind != "top" or not n.isdigit() or int(n) < 1:
+        raise ValueError(f"--llm-extract takes 'all' or 'top:N', not {spec!r}")
+    return int(n)
+
+
+def llm_summariser(gen: Generator) -> Summarise:
+    def summarise(title: str, report: str) -> str:
+        messages: list[Message] = [
+            {"role": "system", "content": "Summarise what connects this group of entities in 2–3 "
+             "sentences, using only the facts given. Write in the language of the facts."},
+            {"role": "user", "content": f"Group: {title}\nFacts: {report}"},
+        ]  # fmt: skip
+        text = complete(gen, messages, max_tokens=160).strip()
+        return text or report
+
+    return summarise
+
+
+def builder_for(
+    store: Store,
+    graph_store: GraphStore,
+    embedder: Embedder,
+    mode: str,
+    generator: Callable[[], Generator],
+    llm_extract: str | None = None,
+) -> GraphBuilder:
+    if mode not in GRAPH_MODES or mode == "off":
+        raise ValueError(f"graph mode must be one of fast, llm (got {mode!r})")
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return embedder.embed_passages(texts)
+
+    llm = None
+    summarise = None
+    if mode == "llm":
+        gen = generator()
+        llm = LLMBudget(LLMExtractor(gen), parse_budget(llm_extract))
+        summarise = llm_summariser(gen)
+    return GraphBuilder(graph_store, FastExtractor(), llm=llm, embed=embed, summarise=summarise)
+
+
+def sync_graph(
+    store: Store, builder: GraphBuilder, progress: Callable[[int, int], None] | None = None
+) -> SyncReport:
+    def chunks_of(doc_id: str) -> list[ChunkText]:
+        return [ChunkText(c.id, c.doc_id, c.text) for c in store.chunks_of(doc_id)]
+
+    return builder.sync({d.id for d in store.documents()}, chunks_of, progress)
