@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -35,7 +35,8 @@ class _Relation(BaseModel):
     target: str = Field(max_length=30)
     description: str = Field(max_length=80)
     keywords: list[str] = Field(max_length=2)
-    strength: int = Field(ge=1, le=10)
+    # an enum, not ge/le: llama.cpp's grammar enforces enums but not numeric bounds
+    strength: Literal[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 
 
 class _Output(BaseModel):

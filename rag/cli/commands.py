@@ -165,7 +165,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from rag.bench import run_bench
 
-    settings = _settings(args, chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_tokens // 8)
+    settings = _settings(
+        args, chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_tokens // 8, graph=args.graph
+    )
     store = Path(args.store) if args.store else None
     result = run_bench(
         [Path(d) for d in args.datasets], settings, store=store, progress=not args.json
@@ -184,6 +186,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(
             f"{method:7} p50 {lat['p50_ms']} ms  p95 {lat['p95_ms']} ms  ({result['queries']} queries)"
         )
+    if result["graph"]:
+        print(f"graph: {json.dumps(result['graph'])}")
     print(f"peak RSS {result['peak_rss_mb']} MB")
     return 0
 

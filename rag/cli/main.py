@@ -94,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", parents=[common], help="measure ingest speed, memory, latency")
     bench.add_argument("datasets", nargs="+", metavar="DATASET_DIR")
     bench.add_argument("--chunk-tokens", type=int, default=64, help="small chunks → more of them")
+    bench.add_argument("--graph", choices=["fast", "llm", "off"], default="off",
+                       help="also build the knowledge graph and time it")  # fmt: skip
     bench.add_argument("--json", action="store_true")
     return p
 

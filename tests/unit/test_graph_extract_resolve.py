@@ -1,0 +1,101 @@
+"""Fast extraction on real Chinese and English text, and entity resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graph.extract.fast import FastExtractor, sentence_entities
+from graph.names import name_key
+from graph.resolution import resolve
+from graph.types import ChunkText, EntityMention, Extraction, RelationMention
+
+
+def _names(extraction: Extraction) -> set[str]:
+    return {name_key(e.name) for e in extraction.entities}
+
+
+def test_seed_notes_yield_the_key_methods(shared_dir: Path) -> None:
+    extractor = FastExtractor()
+    found: set[str] = set()
+    for path in sorted((shared_dir / "seeds").glob("*.txt")):
+        text = path.read_text("utf-8")
+        chunks = [ChunkText(f"{path.stem}-{i}", path.stem, text[i : i + 800])
+                  for i in range(0, len(text), 800)]  # fmt: skip
+        for ex in extractor.extract(chunks):
+            found |= _names(ex)
+    for must in ("lora", "qlora", "dpo", "rlhf", "adalora", "ppo"):
+        assert must in found, must
+
+
+def test_english_proper_names_and_terms() -> None:
+    names = [n for n, _ in sentence_entities(
+        "Who was the first president of the American Psychological Association, which "
+        "published the Journal of Psychotherapy Integration? vLLM and GPT-4 run on NVIDIA GPUs."
+    )]  # fmt: skip
+    assert "American Psychological Association" in names
+    assert "Journal of Psychotherapy Integration" in names
+    assert {"vLLM", "GPT-4", "NVIDIA GPUs"} <= set(names)
+    assert "Who" not in names and "GPT-4 and" not in " ".join(names)
+
+
+def test_chinese_terms_and_bracketed_aliases() -> None:
+    [ex] = FastExtractor().extract([ChunkText(
+        "c1", "d1",
+        "QLoRA（Quantized LoRA）由 Dettmers 等人提出，华盛顿大学的团队用 NF4 量化基座模型。"
+        "图谱社区用 Leiden 算法划分。",
+    )])  # fmt: skip
+    names = _names(ex)
+    assert {"qlora", "lora", "dettmers", "nf4", "华盛顿大学", "leiden"} <= names
+    aliases = {(name_key(r.source), name_key(r.target)) for r in ex.relations if "alias" in r.keywords}
+    assert aliases == {("qlora", "quantizedlora")}
+    linked = {frozenset((name_key(r.source), name_key(r.target))) for r in ex.relations}
+    assert frozenset(("qlora", "dettmers")) in linked
+    assert frozenset(("qlora", "leiden")) not in linked  # different sentences
+
+
+def test_relation_description_is_the_linking_sentence() -> None:
+    [ex] = FastExtractor().extract([ChunkText("c", "d", "DPO skips the reward model that RLHF trains.")])
+    [rel] = ex.relations
+    assert {rel.source, rel.target} == {"DPO", "RLHF"}
+    assert rel.description == "DPO skips the reward model that RLHF trains."
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("Q-LoRA", "qlora"), ("ＱＬｏＲＡ", "QLoRA"), ("參數高效微調", "参数高效微调"), ("Graph  RAG", "GraphRAG")],
+)
+def test_name_keys_fold_surface_differences(a: str, b: str) -> None:
+    assert name_key(a) == name_key(b)
+
+
+def _ex(chunk: str, *names: str, alias: tuple[str, str] | None = None) -> Extraction:
+    rels = [RelationMention(names[0], n, f"{names[0]} and {n}") for n in names[1:]]
+    if alias:
+        rels.append(RelationMention(*alias, "", ("alias",)))
+    return Extraction(chunk, [EntityMention(n, "concept", f"about {n}") for n in names], rels)
+
+
+def test_resolution_merges_aliases_and_keeps_distinct_things_apart() -> None:
+    exs = [
+        _ex("c1", "LoRA", "QLoRA", "Llama 2"),
+        _ex("c2", "低秩适配", "LoRA", alias=("低秩适配", "LoRA")),
+        _ex("c3", "Transformers", "Llama 3"),
+        _ex("c4", "Transformer", "lora"),
+    ]
+    resolved = resolve(exs)
+    by_name = {e.name: e for e in resolved.entities}
+    assert "QLoRA" in by_name and "Llama 2" in by_name and "Llama 3" in by_name
+    lora = next(e for e in resolved.entities if "低秩适配" in (e.name, *e.aliases))
+    assert lora.name == "LoRA" and set(lora.chunk_ids) == {"c1", "c2", "c4"}
+    transformer = [e for e in resolved.entities if name_key(e.name).startswith("transformer")]
+    assert len(transformer) == 1  # singular/plural merged by string similarity
+    assert by_name["QLoRA"].id != lora.id
+
+
+def test_resolution_does_not_depend_on_input_order() -> None:
+    exs = [_ex("c1", "DPO", "RLHF"), _ex("c2", "GRPO", "DPO", alias=("GRPO", "Group Relative PO")),
+           _ex("c3", "rlhf", "PPO")]  # fmt: skip
+    a, b = resolve(exs), resolve(list(reversed(exs)))
+    assert a.entities == b.entities and a.relations == b.relations
