@@ -282,6 +282,15 @@ class Store:
         by_rowid = {r[0]: (_chunk(r[:10]), _doc(r[10:])) for r in rows}
         return [ChunkHit(by_rowid[r][0], by_rowid[r][1], s) for r, s in scored if r in by_rowid]
 
+    def rowids_of(self, chunk_ids: Iterable[str]) -> dict[str, int]:
+        """Chunk id → rowid, for ranking by id (the graph knows chunks by id)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, rowid FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(chunk_ids)),),
+            ).fetchall()
+        return dict(rows)
+
     def allowed_rowids(self, flt: SearchFilter | None) -> set[int] | None:
         """Chunk rowids passing the filter, or None when there is no filter."""
         if flt is None or flt.empty:

@@ -22,6 +22,7 @@ from ingest.pipeline import IngestConfig, Ingestor, IngestReport, Progress, Text
 from ingest.store import Store
 from ingest.types import ChunkHit, DocumentInfo, SearchFilter
 from rag.generation.base import Generator
+from rag.modes.context import Context
 from rag.prompting import UNKNOWN, build_messages, detect_language, parse_citations
 from rag.retrieval import Retriever, make_retriever
 from rag.settings import Settings
@@ -29,8 +30,9 @@ from rag.types import Answer, AnswerEvent, Done, Retrieved, Source, Token
 
 if TYPE_CHECKING:
     from graph.knowledge_graph import KnowledgeGraph
+    from graph.search import GraphIndex
 
-MODES = ("rag",)
+MODES = ("rag", "graph")
 GraphProgress = Callable[[int, int], None]
 
 
@@ -88,6 +90,7 @@ class Engine:
         self._lock = threading.Lock()
         self._store: Store | None = None
         self._graph_store: GraphStore | None = None
+        self._graph_index: tuple[int, GraphIndex] | None = None
 
     @classmethod
     def open(cls, store: str | Path | None = None, **overrides: Any) -> Engine:
@@ -197,6 +200,16 @@ class Engine:
         with self.store.writing():
             return sync_graph(self.store, builder, progress)
 
+    def graph_index(self) -> GraphIndex:
+        """The graph with its entity and report vectors, reloaded when the graph changes."""
+        from graph.search import GraphIndex
+
+        gen = self.graph_store.generation()
+        with self._lock:
+            if self._graph_index is None or self._graph_index[0] != gen:
+                self._graph_index = (gen, GraphIndex(self.graph_store))
+            return self._graph_index[1]
+
     def graph(self) -> KnowledgeGraph:
         """The resolved knowledge graph, loaded into NetworkX."""
         from graph.knowledge_graph import KnowledgeGraph
@@ -237,11 +250,35 @@ class Engine:
     ) -> list[ChunkHit]:
         return self.retriever(method).retrieve(question, k or self.settings.top_k, filters)
 
+    def context(
+        self,
+        question: str,
+        *,
+        mode: str = "rag",
+        strategy: str | None = None,
+        k: int | None = None,
+        method: str | None = None,
+        filters: SearchFilter | None = None,
+    ) -> Context:
+        """What `mode` retrieves for `question`: ranked chunks, background notes, a trace."""
+        k = k or self.settings.top_k
+        if mode == "rag":
+            hits = self.retrieve(question, k=k, method=method, filters=filters)
+            return Context(
+                hits, trace=[{"step": "retrieve", "method": method or self.settings.retrieval}]
+            )
+        if mode == "graph":
+            from rag.modes.graph import DEFAULT_STRATEGY, graph_context
+
+            return graph_context(self, question, strategy or DEFAULT_STRATEGY, k, filters)
+        raise ValueError(f"unknown mode {mode!r}; available: {', '.join(MODES)}")
+
     def stream(
         self,
         question: str,
         *,
         mode: str = "rag",
+        strategy: str | None = None,
         k: int | None = None,
         method: str | None = None,
         filters: SearchFilter | None = None,
@@ -251,18 +288,21 @@ class Engine:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; available: {', '.join(MODES)}")
         t0 = time.perf_counter()
-        hits = self.retrieve(question, k=k, method=method, filters=filters)
+        ctx = self.context(
+            question, mode=mode, strategy=strategy, k=k, method=method, filters=filters
+        )
+        hits = ctx.hits
         t_retrieved = time.perf_counter()
         lang = detect_language(question)
         sources = [Source.from_hit(i, h) for i, h in enumerate(hits, start=1)]
         timings = {"retrieval_s": t_retrieved - t0}
         if not sources:
             yield Retrieved([])
-            yield Done(Answer(question, UNKNOWN[lang], mode, lang, [], [], timings))
+            yield Done(Answer(question, UNKNOWN[lang], mode, lang, [], [], timings, ctx.trace))
             return
         gen = self.generator
         max_tokens = self.settings.max_answer_tokens
-        messages, used = build_messages(question, sources, gen, max_tokens, brief)
+        messages, used = build_messages(question, sources, gen, max_tokens, brief, ctx.notes)
         yield Retrieved(used)
         parts: list[str] = []
         first: float | None = None
@@ -279,7 +319,7 @@ class Engine:
             first_token_s=(first or end) - t0, generation_s=end - t_retrieved, total_s=end - t0
         )
         cited = parse_citations(text, {s.n for s in used})
-        yield Done(Answer(question, text, mode, lang, used, cited, timings))
+        yield Done(Answer(question, text, mode, lang, used, cited, timings, ctx.trace))
 
     def ask(self, question: str, **kwargs: Any) -> Answer:
         """Answer `question` (same arguments as `stream`), returning the whole Answer."""

@@ -62,8 +62,8 @@ def eval_store_dir(folder: Path, settings: Settings) -> Path:
     return settings.cache_dir / "eval" / f"{folder.resolve().name}-{h.hexdigest()[:12]}"
 
 
-def _ranked_passages(engine: Engine, question: str) -> list[str]:
-    hits = engine.retrieve(question, k=RANK_DEPTH)
+def _ranked_passages(engine: Engine, question: str, mode: str, strategy: str | None) -> list[str]:
+    hits = engine.context(question, mode=mode, strategy=strategy, k=RANK_DEPTH).hits
     return list(dict.fromkeys(h.document.source for h in hits))
 
 
@@ -75,6 +75,7 @@ def run_eval(
     limit: int | None = None,
     k: int = 5,
     mode: str = "rag",
+    strategy: str | None = None,
     progress: bool = True,
     store: Path | None = None,
     engine: Engine | None = None,
@@ -111,7 +112,7 @@ def run_eval(
     for q in tqdm(questions, desc="questions", unit="q", disable=not progress, file=sys.stderr):
         gold = [str(g) for g in q.get("supporting_ids", [])]
         t0 = time.perf_counter()
-        ranked = _ranked_passages(engine, q["question"])
+        ranked = _ranked_passages(engine, q["question"], mode, strategy)
         retrieval_ms.append((time.perf_counter() - t0) * 1000)
         if gold:
             scores["recall@2"].append(recall_at(ranked, gold, 2))
@@ -120,7 +121,7 @@ def run_eval(
             scores["mrr"].append(reciprocal_rank(ranked, gold))
         if not retrieve_only:
             t1 = time.perf_counter()
-            answer = engine.ask(q["question"], mode=mode, k=k, brief=True)
+            answer = engine.ask(q["question"], mode=mode, strategy=strategy, k=k, brief=True)
             answer_s.append(time.perf_counter() - t1)
             scores["em"].append(exact_match(answer.answer, q["answers"]))
             scores["f1"].append(f1_score(answer.answer, q["answers"]))
@@ -136,7 +137,8 @@ def run_eval(
         "questions": len(questions),
         "passages": len(records),
         "mode": mode,
-        "retrieval": settings.retrieval,
+        "retrieval": settings.retrieval if mode == "rag" else None,
+        "strategy": (strategy or "hybrid") if mode == "graph" else None,
         "generator": None if retrieve_only else engine.generator.name,
         **{m: mean(v) for m, v in scores.items()},
         "timing": {
@@ -152,7 +154,7 @@ def run_eval(
 
 def format_report(r: dict[str, Any]) -> str:
     lines = [f"{r['dataset']}: {r['questions']} questions, {r['passages']} passages, "
-             f"mode={r['mode']} retrieval={r['retrieval']}"]  # fmt: skip
+             f"mode={r['mode']} retrieval={r['retrieval']} strategy={r['strategy']}"]  # fmt: skip
     for m in ("recall@2", "recall@5", "hit@1", "mrr", "em", "f1"):
         if r[m] is not None:
             lines.append(f"  {m:9} {r[m]:.4f}")

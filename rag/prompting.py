@@ -55,6 +55,7 @@ def build_messages(
     gen: Generator,
     max_answer_tokens: int,
     brief: bool = False,
+    notes: list[str] | None = None,
 ) -> tuple[list[Message], list[Source]]:
     """Messages for the generator and the sources that fit the context budget, best first.
 
@@ -68,6 +69,21 @@ def build_messages(
     head = "资料：" if lang == "zh" else "Context:"
     fixed = gen.count_tokens(system) + gen.count_tokens(question) + 64
     budget = gen.context_tokens - max_answer_tokens - fixed
+    notes_text = ""
+    if notes:
+        # knowledge-graph facts: background the model may use, not passages it may cite
+        notes_text = (
+            "图谱事实（背景，不可引用）：\n"
+            if lang == "zh"
+            else "Graph facts (background, not citable):\n"
+        )
+        kept: list[str] = []
+        for note in notes:
+            if gen.count_tokens(notes_text + "\n".join([*kept, note])) > budget // 3:
+                break
+            kept.append(note)
+        notes_text = notes_text + "\n".join(f"- {n}" for n in kept) + "\n\n" if kept else ""
+        budget -= gen.count_tokens(notes_text)
     used: list[Source] = []
     blocks: list[str] = []
     for s in sources:
@@ -81,7 +97,12 @@ def build_messages(
         blocks.append(block)
         used.append(s)
         budget -= cost
-    user = f"{head}\n\n" + "\n\n".join(blocks) + f"\n\n{label}: {question}\n{REMINDER[lang]}"
+    user = (
+        notes_text
+        + f"{head}\n\n"
+        + "\n\n".join(blocks)
+        + f"\n\n{label}: {question}\n{REMINDER[lang]}"
+    )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}], used
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ingest.embedding import Embedder
 from ingest.keywords import keyword_tokens
@@ -41,11 +41,14 @@ class KeywordRetriever:
         return self.store.hits(self.ranked(query, k, flt))
 
 
+K = TypeVar("K", int, str)
+
+
 def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[tuple[int, float]]], k: int = 60
-) -> list[tuple[int, float]]:
+    rankings: Sequence[Sequence[tuple[K, float]]], k: int = 60
+) -> list[tuple[K, float]]:
     """Fuse ranked lists by Σ 1/(k + rank): robust to the retrievers' incomparable scores."""
-    scores: dict[int, float] = {}
+    scores: dict[K, float] = {}
     for ranking in rankings:
         for rank, (key, _score) in enumerate(ranking, start=1):
             scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)

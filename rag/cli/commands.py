@@ -83,14 +83,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
     engine = Engine(_settings(args, model=args.model, retrieval=args.retrieval))
     with engine:
         if args.retrieve_only:
-            hits = engine.retrieve(args.question, k=args.k, filters=_filters(args))
+            ctx = engine.context(args.question, mode=args.mode, strategy=args.graph_strategy,
+                                 k=args.k, filters=_filters(args))  # fmt: skip
+            hits = ctx.hits
             sources = [Source.from_hit(i, h) for i, h in enumerate(hits, start=1)]
             if args.json:
-                _print_json({"question": args.question, "sources": [s.__dict__ for s in sources]})
+                _print_json({"question": args.question, "sources": [s.__dict__ for s in sources],
+                             "trace": ctx.trace})  # fmt: skip
             else:
                 _print_sources(sources)
             return 0
-        events = engine.stream(args.question, mode=args.mode, k=args.k, filters=_filters(args))
+        events = engine.stream(
+            args.question, mode=args.mode, strategy=args.graph_strategy, k=args.k,
+            filters=_filters(args),
+        )  # fmt: skip
         for ev in events:
             if isinstance(ev, Token) and not args.json:
                 print(ev.text, end="", flush=True)
@@ -246,7 +252,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = _settings(args, model=args.model, retrieval=args.retrieval)
     report = run_eval(
         Path(args.dataset), settings, retrieve_only=args.retrieve_only, limit=args.limit,
-        k=args.k, mode=args.mode, progress=not args.json,
+        k=args.k, mode=args.mode, strategy=args.graph_strategy, progress=not args.json,
         store=Path(args.store) if args.store else None,
     )  # fmt: skip
     if args.json:
