@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from graph.knowledge_graph import KnowledgeGraph
     from graph.search import GraphIndex
 
-MODES = ("rag", "graph")
+MODES = ("rag", "graph", "kag")
 GraphProgress = Callable[[int, int], None]
 
 
@@ -271,6 +271,10 @@ class Engine:
             from rag.modes.graph import DEFAULT_STRATEGY, graph_context
 
             return graph_context(self, question, strategy or DEFAULT_STRATEGY, k, filters)
+        if mode == "kag":
+            from rag.modes.kag import kag_context
+
+            return kag_context(self, question, k, filters)
         raise ValueError(f"unknown mode {mode!r}; available: {', '.join(MODES)}")
 
     def stream(

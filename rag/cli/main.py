@@ -42,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question with citations")
     ask.add_argument("question")
-    ask.add_argument("--mode", default="rag", choices=["rag", "graph"], help="answering mode")
+    ask.add_argument(
+        "--mode", default="rag", choices=["rag", "graph", "kag"], help="answering mode"
+    )
     ask.add_argument("--graph-strategy", choices=["local", "global", "ppr", "hybrid"],
                      help="with --mode graph (default hybrid)")  # fmt: skip
     ask.add_argument("--k", type=int, help="passages to retrieve (default 5)")
@@ -86,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "dataset", metavar="DATASET_DIR", help="folder with corpus.jsonl and questions.jsonl"
     )
-    ev.add_argument("--mode", default="rag", choices=["rag", "graph"])
+    ev.add_argument("--mode", default="rag", choices=["rag", "graph", "kag"])
     ev.add_argument("--graph-strategy", choices=["local", "global", "ppr", "hybrid"])
     ev.add_argument("--retrieval", choices=["dense", "bm25", "hybrid"], help="default: hybrid")
     ev.add_argument("--retrieve-only", action="store_true", help="skip generation (no EM/F1)")

@@ -13,4 +13,3 @@ class Context:
     hits: list[ChunkHit]
     notes: list[str] = field(default_factory=list)  # graph facts and reports, not citable
     trace: list[dict[str, Any]] = field(default_factory=list)
-    answer: str | None = None  # set when the mode already computed the answer (KAG)

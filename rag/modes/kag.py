@@ -1,0 +1,181 @@
+"""KAG: question → logical plan → steps answered from the graph first, then from chunks.
+
+Each step's result feeds later steps (#1, #2 in their text). Lookups go to the knowledge
+graph when the step names an entity it knows, to chunk retrieval otherwise; counting,
+comparison and arithmetic run in Python (kag_ops). The executed plan, each step's result
+and where it came from go into the trace and, as notes, into the final prompt, whose
+passages are the evidence the steps gathered, so the answer cites chunks. A plan the model
+cannot produce validly falls back to iterative retrieve-then-reason (IRCoT), said in the trace.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ingest.types import ChunkHit, SearchFilter
+from rag.generation.base import Message, complete
+from rag.modes.context import Context
+from rag.modes.kag_ops import OpError, compare, compute, count, items
+from rag.modes.kag_plan import PLAN_SCHEMA, PLANNER, Plan, PlanError, Step, parse_plan
+from rag.prompting import detect_language
+
+if TYPE_CHECKING:
+    from rag.engine import Engine
+
+STEP_K = 3
+IRCOT_ROUNDS = 3
+IRCOT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["thought", "next_query", "done"],
+    "properties": {"thought": {"type": "string", "maxLength": 200},
+                   "next_query": {"type": "string", "maxLength": 120}, "done": {"type": "boolean"}},
+}  # fmt: skip
+
+
+def kag_context(engine: Engine, question: str, k: int, flt: SearchFilter | None) -> Context:
+    lang = detect_language(question)
+    messages: list[Message] = [
+        {"role": "system", "content": PLANNER[lang]},
+        {"role": "user", "content": question},
+    ]
+    reply = complete(engine.generator, messages, max_tokens=400, json_schema=PLAN_SCHEMA)
+    try:
+        plan = parse_plan(reply)
+    except PlanError as e:
+        return ircot(engine, question, flt, reason=str(e))
+    return execute(engine, plan, flt)
+
+
+def _substitute(text: str, results: list[str]) -> str:
+    return re.sub(
+        r"#(\d+)",
+        lambda m: (
+            results[int(m.group(1)) - 1] if 0 < int(m.group(1)) <= len(results) else m.group(0)
+        ),
+        text,
+    )
+
+
+def _short_answer(
+    engine: Engine, question: str, hits: list[ChunkHit], notes: Sequence[str] = ()
+) -> str:
+    """A few words answering a sub-question from its evidence, or "unknown"."""
+    if not hits and not notes:
+        return "unknown"
+    context = "\n".join([*notes, *(h.chunk.text for h in hits)])
+    messages: list[Message] = [
+        {"role": "system", "content": "Answer the question from the text with only a short phrase "
+         "(a name, number or date). If the text does not say, answer: unknown."},
+        {"role": "user", "content": f"Text:\n{context}\n\nQuestion: {question}"},
+    ]  # fmt: skip
+    lines = complete(engine.generator, messages, max_tokens=48).strip().splitlines()
+    return lines[0].strip() if lines else "unknown"
+
+
+def _retrieve(
+    engine: Engine, question: str, flt: SearchFilter | None
+) -> tuple[list[ChunkHit], str]:
+    """Graph first: chunks around the entities the sub-question names; else plain retrieval."""
+    index = engine.graph_index()
+    named = [m for m in index.match_entities(question, None) if m.how == "name"]
+    if named:
+        ctx = engine.context(question, mode="graph", strategy="local", k=STEP_K, filters=flt)
+        return ctx.hits, "graph: " + ", ".join(m.entity.name for m in named)
+    return engine.retrieve(question, k=STEP_K, filters=flt), "chunks"
+
+
+def _run(
+    engine: Engine, step: Step, results: list[str], flt: SearchFilter | None
+) -> tuple[str, list[ChunkHit], str]:
+    inputs = [results[j - 1] for j in step.inputs]
+    if step.op == "retrieve":
+        q = _substitute(step.question, results)
+        hits, source = _retrieve(engine, q, flt)
+        return _short_answer(engine, q, hits), hits, source
+    if step.op == "follow":
+        name = _substitute(step.entity, results)
+        kg = engine.graph_index().kg
+        entity = kg.find(name)
+        if entity is None:
+            hits = engine.retrieve(f"{name}", k=STEP_K, filters=flt)
+            return (
+                _short_answer(engine, step.question or f"What is related to {name}?", hits),
+                hits,
+                "chunks",
+            )
+        related = kg.relations_of(entity.id)[:8]
+        chunk_ids = [c for rel, _ in related[:STEP_K] for c in rel.chunk_ids[:1]]
+        store = engine.store
+        rowids = store.rowids_of(chunk_ids)
+        hits = store.hits([(rowids[c], 1.0) for c in chunk_ids if c in rowids])
+        return (
+            ", ".join(other.name for _, other in related),
+            hits,
+            f"graph: relations of {entity.name}",
+        )
+    if step.op == "filter":
+        word = step.expression.strip().lower()
+        kept = [x for r in inputs for x in items(r) if word in x.lower()]
+        return ", ".join(kept), [], "python"
+    if step.op == "count":
+        return str(count(inputs)), [], "python"
+    if step.op == "compare":
+        return compare(step.expression, inputs), [], "python"
+    if step.op == "compute":
+        value = compute(step.expression, results)
+        return (str(int(value)) if value.is_integer() else f"{value:.4g}"), [], "python"
+    # deduce: reason over what the earlier steps found
+    notes = [f"#{i}: {r}" for i, r in enumerate(results, start=1)]
+    return _short_answer(engine, _substitute(step.question, results), [], notes), [], "model"
+
+
+def execute(engine: Engine, plan: Plan, flt: SearchFilter | None) -> Context:
+    results: list[str] = []
+    evidence: dict[str, ChunkHit] = {}
+    trace: list[dict[str, Any]] = [{"step": "plan", "steps": [s.model_dump() for s in plan.steps]}]
+    for i, step in enumerate(plan.steps, start=1):
+        try:
+            result, hits, source = _run(engine, step, results, flt)
+        except OpError as e:
+            result, hits, source = f"(step failed: {e})", [], "error"
+        results.append(result)
+        for h in hits:
+            evidence.setdefault(h.chunk.id, h)
+        trace.append({"step": i, "op": step.op, "result": result, "from": source,
+                      "chunks": [h.chunk.id for h in hits]})  # fmt: skip
+    notes = [f"Step {i} ({s.op}{': ' + s.question if s.question else ''}) → {r}"
+             for i, (s, r) in enumerate(zip(plan.steps, results, strict=True), start=1)]  # fmt: skip
+    return Context(list(evidence.values()), notes, trace)
+
+
+def ircot(engine: Engine, question: str, flt: SearchFilter | None, reason: str) -> Context:
+    """Interleave retrieval with short reasoning steps until the model says it is done."""
+    trace: list[dict[str, Any]] = [{"step": "fallback", "strategy": "ircot", "reason": reason}]
+    evidence: dict[str, ChunkHit] = {}
+    thoughts: list[str] = []
+    query = question
+    for round_ in range(1, IRCOT_ROUNDS + 1):
+        for h in engine.retrieve(query, k=STEP_K, filters=flt):
+            evidence.setdefault(h.chunk.id, h)
+        passages = "\n".join(h.chunk.text for h in evidence.values())
+        messages: list[Message] = [
+            {"role": "system", "content": "Reason one step toward answering the question from the "
+             "passages. Give your thought, and the next search query if more is needed. JSON only."},
+            {"role": "user", "content": f"Passages:\n{passages}\n\nThoughts so far: {' '.join(thoughts)}"
+             f"\n\nQuestion: {question}"},
+        ]  # fmt: skip
+        reply = complete(engine.generator, messages, max_tokens=200, json_schema=IRCOT_SCHEMA)
+        try:
+            step = json.loads(reply)
+            thought, nxt, done = str(step["thought"]), str(step["next_query"]), bool(step["done"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            trace.append({"step": round_, "op": "reason", "result": "unusable reply; stopping"})
+            break
+        thoughts.append(thought)
+        trace.append({"step": round_, "op": "retrieve+reason", "query": query, "thought": thought})
+        if done or not nxt.strip():
+            break
+        query = nxt
+    return Context(list(evidence.values()), thoughts, trace)
