@@ -237,7 +237,7 @@ class Engine:
     def retriever(self, method: str | None = None) -> Retriever:
         s = self.settings
         return make_retriever(
-            method or s.retrieval, self.store, self.embedder, s.rrf_k, s.candidates
+            method or s.retrieval, self.store, self.embedder, s.bm25_weight, s.candidates, s.fusion
         )
 
     def retrieve(

@@ -138,6 +138,7 @@ def run_eval(
         "passages": len(records),
         "mode": mode,
         "retrieval": settings.retrieval if mode == "rag" else None,
+        "fusion": settings.fusion if mode == "rag" and settings.retrieval == "hybrid" else None,
         "strategy": (strategy or "hybrid") if mode == "graph" else None,
         "generator": None if retrieve_only else engine.generator.name,
         **{m: mean(v) for m, v in scores.items()},

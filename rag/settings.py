@@ -60,7 +60,8 @@ class Settings:
     # retrieval
     top_k: int = 5
     retrieval: str = "hybrid"  # dense | bm25 | hybrid
-    rrf_k: int = 60
+    fusion: str = "score"  # hybrid: "score" (cosine + weight × normalised BM25) or "rrf"
+    bm25_weight: float = 0.05  # for fusion="score" (docs/benchmarks.md has the measurements)
     candidates: int = 50  # per retriever, before fusion
 
     @classmethod
@@ -82,7 +83,7 @@ class Settings:
             "RAG_OPENAI_API_KEY": "openai_api_key", "RAG_THREADS": "threads",
             "RAG_CONTEXT_TOKENS": "context_tokens", "RAG_EMBEDDER": "embedder",
             "RAG_EMBEDDER_BACKEND": "embedder_backend", "RAG_PARSER": "parser",
-            "RAG_TOP_K": "top_k", "RAG_GRAPH": "graph",
+            "RAG_TOP_K": "top_k", "RAG_GRAPH": "graph", "RAG_FUSION": "fusion",
         }  # fmt: skip
         types = {f.name: f.type for f in fields(cls)}
         for var, name in simple.items():

@@ -249,7 +249,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from rag.evaluation import format_report, run_eval
 
-    settings = _settings(args, model=args.model, retrieval=args.retrieval)
+    settings = _settings(args, model=args.model, retrieval=args.retrieval, fusion=args.fusion)
     report = run_eval(
         Path(args.dataset), settings, retrieve_only=args.retrieve_only, limit=args.limit,
         k=args.k, mode=args.mode, strategy=args.graph_strategy, progress=not args.json,

@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--mode", default="rag", choices=["rag", "graph", "kag"])
     ev.add_argument("--graph-strategy", choices=["local", "global", "ppr", "hybrid"])
     ev.add_argument("--retrieval", choices=["dense", "bm25", "hybrid"], help="default: hybrid")
+    ev.add_argument("--fusion", choices=["score", "rrf"], help="how hybrid fuses (default score)")
     ev.add_argument("--retrieve-only", action="store_true", help="skip generation (no EM/F1)")
     ev.add_argument("--limit", type=int, help="only the first N questions")
     ev.add_argument("--k", type=int, default=5, help="passages given to the generator")

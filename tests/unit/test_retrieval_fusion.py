@@ -37,3 +37,16 @@ def test_ties_are_broken_by_key() -> None:
     fused = reciprocal_rank_fusion([[(7, 0.9)], [(3, 5.0)], [(5, 1.0)]])
     assert [key for key, _ in fused] == [3, 5, 7]
     assert fused[0][1] == fused[2][1]
+
+
+def test_weighted_fusion_adds_scaled_keyword_scores() -> None:
+    from rag.retrieval import weighted_fusion
+
+    dense = [(1, 0.90), (2, 0.88), (3, 0.80)]
+    keyword = [(2, 10.0), (4, 5.0)]
+    fused = dict(weighted_fusion(dense, keyword, 0.05))
+    assert fused[2] == pytest.approx(0.88 + 0.05)  # best keyword score scales to 1
+    assert fused[1] == pytest.approx(0.90)
+    assert fused[4] == pytest.approx(0.80 + 0.025)  # keyword-only: dense floor + half weight
+    assert [k for k, _ in weighted_fusion(dense, keyword, 0.05)] == [2, 1, 4, 3]
+    assert weighted_fusion([], [], 0.05) == []
