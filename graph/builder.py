@@ -15,16 +15,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graph.communities import Summarise, build_communities
+from graph.communities import Summarise, build_communities, report_vector_text
 from graph.extract.base import Extractor
 from graph.resolution import EmbedNames, resolve
 from graph.store import GraphStore
-from graph.types import ChunkText, Extraction
+from graph.types import ChunkText, Entity, Extraction
 from ingest.hashing import content_id
 
 log = logging.getLogger(__name__)
 
 ChunksOf = Callable[[str], list[ChunkText]]
+
+
+def entity_has_vector(entity: Entity, degree: int) -> bool:
+    """Entities seen once with few links are found by name only: embedding the long tail of
+    one-off names cost more than the rest of the graph build."""
+    return len(entity.chunk_ids) >= 2 or degree >= 3
+
+
 Progress = Callable[[int, int], None]
 
 
@@ -129,7 +137,13 @@ class GraphBuilder:
         if fresh:
             self.store.put_reports(fresh)
         if embed is not None:
-            embed([e.name for e in resolved.entities] + [c.summary for c in communities])
+            degree: dict[str, int] = {}
+            for r in resolved.relations:
+                degree[r.source] = degree.get(r.source, 0) + 1
+                degree[r.target] = degree.get(r.target, 0) + 1
+            names = [e.name for e in resolved.entities if entity_has_vector(e, degree.get(e.id, 0))]
+            reports = [t for c in communities if (t := report_vector_text(c))]
+            embed(names + reports)
         self.store.replace_graph(resolved.entities, resolved.relations, communities)
         return len(resolved.entities), len(resolved.relations), len(communities)
 

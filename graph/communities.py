@@ -20,6 +20,16 @@ SEED = 42
 REPORT_CHARS = 900
 
 Summarise = Callable[[str, str], str]  # (title, extractive report) -> summary
+REPORT_VECTOR_CHARS = 200
+
+
+def report_vector_text(c: Community) -> str | None:
+    """What global search embeds of a report: the head of the coarser levels' reports only.
+
+    Embedding every level-0 report of a 2k-passage corpus cost more than embedding the
+    passages themselves; the head (title and members) is what the question is matched on.
+    """
+    return c.summary[:REPORT_VECTOR_CHARS] if c.level >= 1 else None
 
 
 def build_nx(entities: Sequence[Entity], relations: Sequence[Relation]) -> nx.Graph:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
+from graph.communities import report_vector_text
 from graph.extract.fast import sentence_entities
 from graph.knowledge_graph import KnowledgeGraph
 from graph.names import name_key
@@ -50,14 +51,18 @@ class GraphIndex:
     def __init__(self, store: GraphStore) -> None:
         self.kg = KnowledgeGraph.load(store)
         names = [e.name for e in self.kg.entities.values()]
-        reports = [c.summary for c in self.kg.communities]
-        vecs = store.vectors([content_id(t) for t in names + reports])
+        report_texts = {c.id: t for c in self.kg.communities if (t := report_vector_text(c))}
+        vecs = store.vectors([content_id(t) for t in names + list(report_texts.values())])
         self._entity_ids = [e.id for e in self.kg.entities.values() if content_id(e.name) in vecs]
         self._entity_vecs = _stack(
             [vecs[content_id(self.kg.entities[i].name)] for i in self._entity_ids]
         )
-        self._reports = [c for c in self.kg.communities if content_id(c.summary) in vecs]
-        self._report_vecs = _stack([vecs[content_id(c.summary)] for c in self._reports])
+        self._reports = [
+            c
+            for c in self.kg.communities
+            if c.id in report_texts and content_id(report_texts[c.id]) in vecs
+        ]
+        self._report_vecs = _stack([vecs[content_id(report_texts[c.id])] for c in self._reports])
         self._bipartite: nx.Graph | None = None
 
     def match_entities(
