@@ -287,12 +287,16 @@ class Engine:
         method: str | None = None,
         filters: SearchFilter | None = None,
         brief: bool = False,
+        context: Context | None = None,
     ) -> Iterator[AnswerEvent]:
-        """Answer `question`, yielding the retrieved sources, the answer's tokens, then the Answer."""
+        """Answer `question`, yielding the retrieved sources, the answer's tokens, then the Answer.
+
+        `context` reuses what `context()` already retrieved (benchmarks rank and answer from one
+        retrieval)."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; available: {', '.join(MODES)}")
         t0 = time.perf_counter()
-        ctx = self.context(
+        ctx = context or self.context(
             question, mode=mode, strategy=strategy, k=k, method=method, filters=filters
         )
         hits = ctx.hits

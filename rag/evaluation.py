@@ -17,6 +17,7 @@ from typing import Any
 
 from ingest.errors import RagError
 from ingest.pipeline import IngestEvent, TextRecord
+from ingest.types import ChunkHit
 from rag.engine import Engine
 from rag.metrics import exact_match, f1_score, recall_at, reciprocal_rank
 from rag.settings import Settings
@@ -62,8 +63,7 @@ def eval_store_dir(folder: Path, settings: Settings) -> Path:
     return settings.cache_dir / "eval" / f"{folder.resolve().name}-{h.hexdigest()[:12]}"
 
 
-def _ranked_passages(engine: Engine, question: str, mode: str, strategy: str | None) -> list[str]:
-    hits = engine.context(question, mode=mode, strategy=strategy, k=RANK_DEPTH).hits
+def _passages(hits: list[ChunkHit]) -> list[str]:
     return list(dict.fromkeys(h.document.source for h in hits))
 
 
@@ -112,7 +112,8 @@ def run_eval(
     for q in tqdm(questions, desc="questions", unit="q", disable=not progress, file=sys.stderr):
         gold = [str(g) for g in q.get("supporting_ids", [])]
         t0 = time.perf_counter()
-        ranked = _ranked_passages(engine, q["question"], mode, strategy)
+        ctx = engine.context(q["question"], mode=mode, strategy=strategy, k=RANK_DEPTH)
+        ranked = _passages(ctx.hits)
         retrieval_ms.append((time.perf_counter() - t0) * 1000)
         if gold:
             scores["recall@2"].append(recall_at(ranked, gold, 2))
@@ -121,7 +122,8 @@ def run_eval(
             scores["mrr"].append(reciprocal_rank(ranked, gold))
         if not retrieve_only:
             t1 = time.perf_counter()
-            answer = engine.ask(q["question"], mode=mode, strategy=strategy, k=k, brief=True)
+            ctx.hits = ctx.hits[:k]  # the answer sees the top k of the same retrieval
+            answer = engine.ask(q["question"], mode=mode, k=k, brief=True, context=ctx)
             answer_s.append(time.perf_counter() - t1)
             scores["em"].append(exact_match(answer.answer, q["answers"]))
             scores["f1"].append(f1_score(answer.answer, q["answers"]))
