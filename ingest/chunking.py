@@ -56,7 +56,7 @@ def _hard_split(text: str, count: TokenCounter, max_tokens: int) -> list[str]:
     """Halve text that is longer than a chunk on its own (a sentence with no punctuation)."""
     if count(text) <= max_tokens or len(text) < 2:
         return [text]
-    words = text.split(" ")
+    words = text.split()  # runs of whitespace: "[4]  2021…" must not yield an empty half
     if len(words) > 1:
         mid = len(words) // 2
         left, right = " ".join(words[:mid]), " ".join(words[mid:])
@@ -73,7 +73,7 @@ def _units(block: Block, count: TokenCounter, max_tokens: int) -> list[_Unit]:
         pieces = split_sentences(block.text)
     units: list[_Unit] = []
     for i, piece in enumerate(pieces):
-        for j, part in enumerate(_hard_split(piece, count, max_tokens)):
+        for j, part in enumerate(p for p in _hard_split(piece, count, max_tokens) if p.strip()):
             first = i == 0 and j == 0
             new_line = first or block.kind in ("table", "list", "code")
             units.append(_Unit(part, count(part), block.kind, new_line, first))

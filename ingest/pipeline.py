@@ -158,6 +158,11 @@ class Ingestor:
                     log.warning("%s", e)
                     finish(FileResult(source, "failed", error=str(e)))
                     continue
+                except Exception as e:  # a bug on one file must not lose the rest of the batch
+                    log.exception("internal error on %s", source)
+                    name = Path(source).name
+                    finish(FileResult(source, "failed", error=f"{name}: internal error: {e!r}"))
+                    continue
                 if isinstance(prepared, FileResult):
                     finish(prepared)
                     continue

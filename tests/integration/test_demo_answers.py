@@ -91,11 +91,15 @@ def test_default_model_says_it_does_not_know(
     assert "Intel" not in answer.answer
 
 
-@pytest.mark.parametrize(("mode", "strategy"), [("graph", "hybrid"), ("graph", "local"), ("kag", None)])
+@pytest.mark.parametrize(
+    ("mode", "strategy"), [("graph", "hybrid"), ("graph", "local"), ("kag", None)]
+)
 def test_graph_and_kag_modes_with_a_real_model(
     demo_engine: Engine, smoke_generator: Generator, mode: str, strategy: str | None
 ) -> None:
-    with Engine(demo_engine.settings, embedder=demo_engine.embedder, generator=smoke_generator) as e:
+    with Engine(
+        demo_engine.settings, embedder=demo_engine.embedder, generator=smoke_generator
+    ) as e:
         answer = e.ask("What does GRPO stand for?", mode=mode, strategy=strategy, k=3)
     assert answer.mode == mode and answer.answer.strip() and answer.sources
     first = answer.trace[0]["step"]

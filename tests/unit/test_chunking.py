@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.chunking import ChunkingConfig, chunk_document, indexed_text
+from ingest.embedding import HashingEmbedder
 from ingest.hashing import content_id
 from ingest.loaders import load_document
 from ingest.sentences import split_sentences
@@ -264,3 +265,16 @@ def test_blocks_on_different_pages_never_share_a_chunk() -> None:
     )
     chunks = chunk_document(doc, "d", count, ChunkingConfig(max_tokens=256))
     assert [(c.page, c.text) for c in chunks] == [(1, page_one), (2, page_two)]
+
+
+def test_citation_marker_then_double_space_before_an_overlong_sentence() -> None:
+    """Regression: rgb_zh passage eb6180886800 crashed chunking at 64 tokens ("[4]  2021年…")."""
+    text = (
+        "赛制无异。[4]  "
+        + "2021年1月底国家体育总局发布通知要求在3月31日前收紧复赛审批优先考虑东京奥运会" * 3
+        + "。"
+    )
+    doc = ParsedDocument("s", "t", "text", [Block("paragraph", text)])
+    chunks = chunk_document(doc, "d", HashingEmbedder().count_tokens, ChunkingConfig(16, 2))
+    assert chunks and all(c.text.strip() for c in chunks)
+    assert "".join(c.text for c in chunks).count("国家体育总局") >= 3

@@ -48,7 +48,9 @@ def test_chinese_terms_and_bracketed_aliases() -> None:
     )])  # fmt: skip
     names = _names(ex)
     assert {"qlora", "lora", "dettmers", "nf4", "华盛顿大学", "leiden"} <= names
-    aliases = {(name_key(r.source), name_key(r.target)) for r in ex.relations if "alias" in r.keywords}
+    aliases = {
+        (name_key(r.source), name_key(r.target)) for r in ex.relations if "alias" in r.keywords
+    }
     assert aliases == {("qlora", "quantizedlora")}
     linked = {frozenset((name_key(r.source), name_key(r.target))) for r in ex.relations}
     assert frozenset(("qlora", "dettmers")) in linked
@@ -56,7 +58,9 @@ def test_chinese_terms_and_bracketed_aliases() -> None:
 
 
 def test_relation_description_is_the_linking_sentence() -> None:
-    [ex] = FastExtractor().extract([ChunkText("c", "d", "DPO skips the reward model that RLHF trains.")])
+    [ex] = FastExtractor().extract(
+        [ChunkText("c", "d", "DPO skips the reward model that RLHF trains.")]
+    )
     [rel] = ex.relations
     assert {rel.source, rel.target} == {"DPO", "RLHF"}
     assert rel.description == "DPO skips the reward model that RLHF trains."
@@ -64,7 +68,12 @@ def test_relation_description_is_the_linking_sentence() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("Q-LoRA", "qlora"), ("ＱＬｏＲＡ", "QLoRA"), ("參數高效微調", "参数高效微调"), ("Graph  RAG", "GraphRAG")],
+    [
+        ("Q-LoRA", "qlora"),
+        ("ＱＬｏＲＡ", "QLoRA"),
+        ("參數高效微調", "参数高效微调"),
+        ("Graph  RAG", "GraphRAG"),
+    ],
 )
 def test_name_keys_fold_surface_differences(a: str, b: str) -> None:
     assert name_key(a) == name_key(b)

@@ -12,7 +12,9 @@ from graph.store import GraphStore
 from graph.types import ChunkText
 from rag.generation.scripted import ScriptedGenerator
 
-CHUNK = ChunkText("c1", "d1", "QLoRA was proposed by Tim Dettmers. It trains LoRA adapters on a 4-bit base.")
+CHUNK = ChunkText(
+    "c1", "d1", "QLoRA was proposed by Tim Dettmers. It trains LoRA adapters on a 4-bit base."
+)
 REPLY = {
     "entities": [
         {"name": "QLoRA", "type": "Method", "description": "4-bit fine-tuning"},
@@ -31,9 +33,17 @@ REPLY = {
 def test_valid_reply_is_cleaned() -> None:
     gen = ScriptedGenerator(json.dumps(REPLY))
     [ex] = LLMExtractor(gen).extract([CHUNK])
-    assert [(e.name, e.type) for e in ex.entities] == [("QLoRA", "method"), ("Tim Dettmers", "person")]
+    assert [(e.name, e.type) for e in ex.entities] == [
+        ("QLoRA", "method"),
+        ("Tim Dettmers", "person"),
+    ]
     [rel] = ex.relations
-    assert (rel.source, rel.target, rel.keywords, rel.strength) == ("QLoRA", "Tim Dettmers", ("author",), 9.0)
+    assert (rel.source, rel.target, rel.keywords, rel.strength) == (
+        "QLoRA",
+        "Tim Dettmers",
+        ("author",),
+        9.0,
+    )
 
 
 def test_schema_bounds_every_list_and_string() -> None:
@@ -44,7 +54,10 @@ def test_schema_bounds_every_list_and_string() -> None:
 
 
 def test_gleaning_adds_what_the_first_pass_missed() -> None:
-    more = {"entities": [{"name": "LoRA", "type": "method", "description": "adapters"}], "relations": []}
+    more = {
+        "entities": [{"name": "LoRA", "type": "method", "description": "adapters"}],
+        "relations": [],
+    }
     gen = ScriptedGenerator(json.dumps(REPLY), json.dumps(more))
     [ex] = LLMExtractor(gen, gleaning=1).extract([CHUNK])
     assert {e.name for e in ex.entities} == {"QLoRA", "Tim Dettmers", "LoRA"}
@@ -62,8 +75,12 @@ def test_broken_reply_falls_back_to_the_fast_extractor(tmp_path: Path) -> None:
 
 
 def test_budget_sends_only_the_densest_chunks(tmp_path: Path) -> None:
-    dense = ChunkText("c2", "d1", "QLoRA, LoRA, DPO, RLHF and GRPO meet PPO and NF4 in one sentence.")
+    dense = ChunkText(
+        "c2", "d1", "QLoRA, LoRA, DPO, RLHF and GRPO meet PPO and NF4 in one sentence."
+    )
     gen = ScriptedGenerator(json.dumps(REPLY))
-    builder = GraphBuilder(GraphStore(tmp_path), FastExtractor(), llm=LLMBudget(LLMExtractor(gen), top=1))
+    builder = GraphBuilder(
+        GraphStore(tmp_path), FastExtractor(), llm=LLMBudget(LLMExtractor(gen), top=1)
+    )
     builder.sync({"d1"}, lambda _doc: [CHUNK, dense])
     assert len(gen.calls) == 1 and dense.text in gen.calls[0][-1]["content"]

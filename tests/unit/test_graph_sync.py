@@ -105,5 +105,10 @@ def test_graph_cli_stats_show_export(tmp_path: Path, demo_dir: Path) -> None:
 
 def test_graph_off_builds_nothing(tmp_path: Path, demo_dir: Path) -> None:
     env = {"RAG_EMBEDDER": "hashing", "RAG_STORE": str(tmp_path / "kb")}
-    assert rag("ingest", str(demo_dir / "finetuning_overview.md"), "--graph", "off", env=env).returncode == 0
+    assert (
+        rag(
+            "ingest", str(demo_dir / "finetuning_overview.md"), "--graph", "off", env=env
+        ).returncode
+        == 0
+    )
     assert json.loads(rag("graph", "stats", "--json", env=env).stdout)["entities"] == 0

@@ -96,8 +96,12 @@ def test_kag_executes_a_hand_written_plan_exactly(engine_with) -> None:  # type:
 
 
 def test_kag_falls_back_to_ircot_on_an_invalid_plan(engine_with) -> None:  # type: ignore[no-untyped-def]
-    ircot_step = json.dumps({"thought": "GRPO is Group Relative Policy Optimization.", "next_query": "", "done": True})
-    engine = engine_with("this is not a plan", ircot_step, "GRPO means Group Relative Policy Optimization [1].")
+    ircot_step = json.dumps(
+        {"thought": "GRPO is Group Relative Policy Optimization.", "next_query": "", "done": True}
+    )
+    engine = engine_with(
+        "this is not a plan", ircot_step, "GRPO means Group Relative Policy Optimization [1]."
+    )
     answer = engine.ask("What does GRPO stand for?", mode="kag")
     assert answer.trace[0]["step"] == "fallback" and answer.trace[0]["strategy"] == "ircot"
     assert "plan is not valid" in answer.trace[0]["reason"]
@@ -107,7 +111,11 @@ def test_kag_falls_back_to_ircot_on_an_invalid_plan(engine_with) -> None:  # typ
 
 def test_kag_plan_validation() -> None:
     with pytest.raises(PlanError, match=r"does not come before"):
-        parse_plan(json.dumps({"steps": [{"op": "count", "inputs": [2]}, {"op": "retrieve", "question": "x"}]}))
+        parse_plan(
+            json.dumps(
+                {"steps": [{"op": "count", "inputs": [2]}, {"op": "retrieve", "question": "x"}]}
+            )
+        )
     with pytest.raises(PlanError, match="no question"):
         parse_plan(json.dumps({"steps": [{"op": "retrieve"}]}))
     with pytest.raises(PlanError, match="not valid JSON"):
