@@ -129,13 +129,23 @@ class GraphIndex:
     ) -> list[tuple[str, float]]:
         """Chunks ranked by personalised PageRank from the question's entities and passages."""
         g = self._entity_chunk_graph()
+        # Reset mass: half on the question's entities, each weighted by its specificity
+        # (1 / passages mentioning it, HippoRAG's node specificity, so "American" spreads
+        # less than "Journal of Psychotherapy Integration"), half on the dense passages.
+        entity_seeds = {
+            ("e", m.entity.id): m.score / max(1, len(m.entity.chunk_ids))
+            for m in matches
+            if ("e", m.entity.id) in g
+        }
+        passage_seeds = {
+            ("c", cid): max(score, 0.0) for cid, score in passage_scores if ("c", cid) in g
+        }
         seeds: dict[tuple[str, str], float] = {}
-        for m in matches:
-            if ("e", m.entity.id) in g:
-                seeds[("e", m.entity.id)] = seeds.get(("e", m.entity.id), 0.0) + m.score
-        for cid, score in passage_scores:
-            if ("c", cid) in g:
-                seeds[("c", cid)] = seeds.get(("c", cid), 0.0) + max(score, 0.0) * 0.5
+        for part in (entity_seeds, passage_seeds):
+            total = sum(part.values())
+            for node, w in part.items():
+                if total > 0:
+                    seeds[node] = seeds.get(node, 0.0) + w / total
         if not seeds:
             return []
         pr = nx.pagerank(g, alpha=PPR_DAMPING, personalization=seeds, weight="weight")
