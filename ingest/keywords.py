@@ -135,7 +135,8 @@ _ZH_STOP = frozenset(
 
 
 @cache
-def _jieba() -> Any:
+def jieba_module() -> Any:
+    """jieba, imported on first use with its start-up chatter silenced."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
@@ -149,7 +150,7 @@ def keyword_tokens(text: str) -> list[str]:
     pos = 0
     for m in _CJK_RUN.finditer(text):
         tokens.extend(_latin_tokens(text[pos : m.start()]))
-        tokens.extend(w for w in _jieba().cut_for_search(m.group()) if w not in _ZH_STOP)
+        tokens.extend(w for w in jieba_module().cut_for_search(m.group()) if w not in _ZH_STOP)
         pos = m.end()
     tokens.extend(_latin_tokens(text[pos:]))
     return tokens

@@ -10,7 +10,6 @@ GraphRAG's "fast" NLP indexing and HippoRAG's passage–entity graph work the sa
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from functools import cache
@@ -19,6 +18,7 @@ from typing import Any
 
 from graph.names import display_name, name_key
 from graph.types import ChunkText, EntityMention, Extraction, RelationMention
+from ingest.keywords import jieba_module
 from ingest.sentences import split_sentences
 
 MAX_PER_SENTENCE = 8  # pairs grow quadratically; long lists add noise, not knowledge
@@ -138,10 +138,9 @@ _ZH_GENERIC = frozenset(
 
 @cache
 def _posseg() -> Any:
-    import jieba
+    jieba_module()
     import jieba.posseg
 
-    jieba.setLogLevel(logging.WARNING)
     return jieba.posseg
 
 
