@@ -23,8 +23,9 @@ SYSTEM = {
     ),
 }
 BRIEF = {
-    "en": " Reply with only the short answer (a name, number, date or short phrase) and its citation.",
-    "zh": "只给出最简短的答案（名称、数字、日期或短语）和引用编号。",
+    "en": " Reply with the short answer itself (a name, number, date or short phrase), then its "
+    "citation, e.g. \"Marie Curie [2]\". Never reply with a citation alone.",
+    "zh": "只写出简短答案本身（名称、数字、日期或短语），再加引用编号，例如“居里夫人 [2]”。不要只写编号。",
 }
 # Small models forget the system rule by the end of a long context; repeat it last.
 REMINDER = {
@@ -101,7 +102,7 @@ def build_messages(
         notes_text
         + f"{head}\n\n"
         + "\n\n".join(blocks)
-        + f"\n\n{label}: {question}\n{REMINDER[lang]}"
+        + f"\n\n{label}: {question}\n{BRIEF[lang].strip() if brief else REMINDER[lang]}"
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}], used
 
