@@ -24,15 +24,17 @@ from graph.types import ChunkText, EntityMention, Extraction, RelationMention
 log = logging.getLogger(__name__)
 
 
+# Bounds keep replies short enough to finish within max_tokens. Names get 60 characters: at 30,
+# Qwen cut "The Journal of Mathematical Physics" to "The Journal of Mathematical".
 class _Entity(BaseModel):
-    name: str = Field(max_length=30)
+    name: str = Field(max_length=60)
     type: str = Field(max_length=20)
     description: str = Field(max_length=80)
 
 
 class _Relation(BaseModel):
-    source: str = Field(max_length=30)
-    target: str = Field(max_length=30)
+    source: str = Field(max_length=60)
+    target: str = Field(max_length=60)
     description: str = Field(max_length=80)
     keywords: list[str] = Field(max_length=2)
     # an enum, not ge/le: llama.cpp's grammar enforces enums but not numeric bounds
