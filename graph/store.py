@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from graph.types import Community, Entity, EntityMention, Extraction, Relation, RelationMention
+from ingest.atomic import sqlite_transaction
 
 DB_FILE = "graph.sqlite"
 
@@ -83,14 +84,8 @@ class GraphStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with sqlite_transaction(self._db, self._lock) as db:
+            yield db
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock, Timeout
 
-from ingest.atomic import write_json_atomic
+from ingest.atomic import sqlite_transaction, write_json_atomic
 from ingest.errors import DocumentNotFound, EmbedderMismatch, StoreError, StoreLocked
 from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter
 from ingest.vector_index import FaissIndex, VectorIndex
@@ -144,17 +144,11 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute(
-                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with sqlite_transaction(self._db, self._lock) as db:
+            yield db
+            db.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+            )
 
     def missing_vectors(self, text_hashes: Iterable[str]) -> set[str]:
         """Which of these texts have no stored embedding yet (unchanged chunks are not re-embedded)."""
