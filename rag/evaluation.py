@@ -109,12 +109,16 @@ def run_eval(
     }
     retrieval_ms: list[float] = []
     answer_s: list[float] = []
+    end_to_end_s: list[float] = []
+    items: list[dict[str, Any]] = []
     for q in tqdm(questions, desc="questions", unit="q", disable=not progress, file=sys.stderr):
         gold = [str(g) for g in q.get("supporting_ids", [])]
         t0 = time.perf_counter()
         ctx = engine.context(q["question"], mode=mode, strategy=strategy, k=RANK_DEPTH)
         ranked = _passages(ctx.hits)
         retrieval_ms.append((time.perf_counter() - t0) * 1000)
+        item: dict[str, Any] = {"id": q.get("id"), "question": q["question"],
+                                "answers": q["answers"], "ranked": ranked[:5]}  # fmt: skip
         if gold:
             scores["recall@2"].append(recall_at(ranked, gold, 2))
             scores["recall@5"].append(recall_at(ranked, gold, 5))
@@ -125,8 +129,11 @@ def run_eval(
             ctx.hits = ctx.hits[:k]  # the answer sees the top k of the same retrieval
             answer = engine.ask(q["question"], mode=mode, k=k, brief=True, context=ctx)
             answer_s.append(time.perf_counter() - t1)
+            end_to_end_s.append(time.perf_counter() - t0)
             scores["em"].append(exact_match(answer.answer, q["answers"]))
             scores["f1"].append(f1_score(answer.answer, q["answers"]))
+            item.update(prediction=answer.answer, em=scores["em"][-1], f1=scores["f1"][-1])
+        items.append(item)
 
     def mean(xs: list[float]) -> float | None:
         return round(statistics.fmean(xs), 4) if xs else None
@@ -150,8 +157,10 @@ def run_eval(
             "retrieval_ms_p50": pct(retrieval_ms, 0.5),
             "retrieval_ms_p95": pct(retrieval_ms, 0.95),
             "answer_s_p50": pct(answer_s, 0.5),
+            "end_to_end_s_p50": pct(end_to_end_s, 0.5),
         },
         "store": str(engine.settings.store_dir),
+        "items": items,
     }
 
 
@@ -165,6 +174,10 @@ def format_report(r: dict[str, Any]) -> str:
     lines.append(
         f"  ingest {t['ingest_s']}s ({t['ingested_chunks']} new chunks); retrieval p50 "
         f"{t['retrieval_ms_p50']} ms, p95 {t['retrieval_ms_p95']} ms"
-        + (f"; answer p50 {t['answer_s_p50']} s" if t["answer_s_p50"] is not None else "")
+        + (
+            f"; answer p50 {t['answer_s_p50']} s, end to end p50 {t['end_to_end_s_p50']} s"
+            if t["answer_s_p50"] is not None
+            else ""
+        )
     )
     return "\n".join(lines)

@@ -255,6 +255,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         k=args.k, mode=args.mode, strategy=args.graph_strategy, progress=not args.json,
         store=Path(args.store) if args.store else None,
     )  # fmt: skip
+    items = report.pop("items")
+    if args.predictions:
+        with open(args.predictions, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(i, ensure_ascii=False) + "\n" for i in items)
     if args.json:
         _print_json(report)
     else:

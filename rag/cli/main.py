@@ -94,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--fusion", choices=["score", "rrf"], help="how hybrid fuses (default score)")
     ev.add_argument("--retrieve-only", action="store_true", help="skip generation (no EM/F1)")
     ev.add_argument("--limit", type=int, help="only the first N questions")
+    ev.add_argument("--predictions", metavar="FILE",
+                    help="write each question's ranked passages, answer and scores (jsonl)")  # fmt: skip
     ev.add_argument("--k", type=int, default=5, help="passages given to the generator")
     ev.add_argument("--model", help="generator: registry key or path to a .gguf file")
     ev.add_argument("--json", action="store_true", help="print one JSON object")

@@ -31,22 +31,58 @@ class Plan(BaseModel):
 
 PLAN_SCHEMA: dict[str, Any] = Plan.model_json_schema()
 
+# Worked examples teach a small model the shape of a plan better than a list of rules: without
+# them Qwen 1.5B listed every operator in order. They are invented, not taken from any dataset.
+_EXAMPLES_EN: list[tuple[str, list[dict[str, Any]]]] = [
+    ("In which country was the director of the film Blue Harbour born?",
+     [{"op": "retrieve", "question": "Who directed the film Blue Harbour?"},
+      {"op": "retrieve", "question": "In which country was #1 born?"}]),
+    ("Which is longer, the Arno river or the Tiber river?",
+     [{"op": "retrieve", "question": "How long is the Arno river?"},
+      {"op": "retrieve", "question": "How long is the Tiber river?"},
+      {"op": "compare", "expression": "max", "inputs": [1, 2]},
+      {"op": "deduce", "question": "Which is longer, the Arno (#1) or the Tiber (#2)?",
+       "inputs": [1, 2, 3]}]),
+    ("How many years after its founding did Acme Steel open its first foreign plant?",
+     [{"op": "retrieve", "question": "In which year was Acme Steel founded?"},
+      {"op": "retrieve", "question": "In which year did Acme Steel open its first foreign plant?"},
+      {"op": "compute", "expression": "#2 - #1", "inputs": [1, 2]}]),
+]  # fmt: skip
+_EXAMPLES_ZH: list[tuple[str, list[dict[str, Any]]]] = [
+    ("蓝港电影的导演出生在哪个国家？",
+     [{"op": "retrieve", "question": "蓝港电影的导演是谁？"},
+      {"op": "retrieve", "question": "#1 出生在哪个国家？"}]),
+    ("华东三省中有几个省份设立了自贸区？",
+     [{"op": "retrieve", "question": "哪些华东省份设立了自贸区？"},
+      {"op": "count", "inputs": [1]}]),
+]  # fmt: skip
+
+
+def _shots(examples: list[tuple[str, list[dict[str, Any]]]], q: str, plan: str) -> str:
+    return "\n\n".join(
+        f"{q}: {question}\n{plan}: {json.dumps({'steps': steps}, ensure_ascii=False)}"
+        for question, steps in examples
+    )
+
+
 PLANNER = {
     "en": (
-        "Break the question into a plan of at most 6 steps, as JSON. Each step has an op: "
-        "retrieve (find a fact: give a self-contained sub-question; refer to earlier answers "
-        "as #1, #2), follow (entities related to an entity), filter (keep items of earlier "
-        "steps matching the expression), count (how many items an earlier step found), "
-        "compare (max|min|equal|greater|less over earlier numbers), compute (arithmetic over "
-        "#1, #2…), deduce (the final answer from earlier steps). 'inputs' lists the step "
-        "numbers a step uses. The last step answers the question."
+        "Break the question into the fewest steps that answer it (usually 2 or 3, at most 6), "
+        "as JSON. Operators: retrieve (look up one fact; write a self-contained sub-question "
+        "and refer to earlier answers as #1, #2), follow (entities related to a named entity), "
+        "filter (keep the items of earlier steps that contain the expression), count (how many "
+        "items earlier steps found), compare (max, min, equal, greater or less over earlier "
+        "numbers), compute (arithmetic such as #2 - #1), deduce (reason over earlier steps). "
+        "'inputs' lists the earlier step numbers a step uses. Use only the operators the "
+        "question needs.\n\nExamples:\n\n" + _shots(_EXAMPLES_EN, "Question", "Plan")
     ),
     "zh": (
-        "把问题拆成最多 6 步的计划，输出 JSON。每步有 op：retrieve（查找一个事实：给出独立的子问题，"
-        "可用 #1、#2 引用前面的答案）、follow（与某实体相关的实体）、filter（按 expression 筛选前面步骤的结果）、"
-        "count（前面步骤找到几项）、compare（对前面的数字做 max|min|equal|greater|less）、"
-        "compute（对 #1、#2… 做算术）、deduce（根据前面的步骤得出最终答案）。inputs 列出所用的步骤编号。"
-        "最后一步回答问题。"
+        "把问题拆成能回答它的最少步骤（通常 2 到 3 步，最多 6 步），输出 JSON。操作："
+        "retrieve（查找一个事实：写出独立的子问题，用 #1、#2 引用前面的答案）、follow（与某实体相关的实体）、"
+        "filter（保留前面步骤中包含 expression 的项）、count（前面步骤找到几项）、"
+        "compare（对前面的数字做 max、min、equal、greater 或 less）、compute（算术，如 #2 - #1）、"
+        "deduce（根据前面的步骤推理）。inputs 列出所用的前面步骤编号。只用问题需要的操作。"
+        "\n\n示例：\n\n" + _shots(_EXAMPLES_ZH, "问题", "计划")
     ),
 }
 
@@ -56,7 +92,10 @@ class PlanError(ValueError):
 
 
 def parse_plan(reply: str) -> Plan:
-    """Validate the model's plan: JSON, known ops, inputs pointing only at earlier steps."""
+    """Validate the model's plan: JSON, known ops, inputs pointing only at earlier steps.
+
+    A step that works on earlier results but names none gets the step before it.
+    """
     try:
         plan = Plan.model_validate(json.loads(reply))
     except (json.JSONDecodeError, ValidationError) as e:
@@ -69,5 +108,8 @@ def parse_plan(reply: str) -> Plan:
         if step.op == "follow" and not step.entity.strip():
             raise PlanError(f"step {i} (follow) names no entity")
         if step.op in ("count", "compare", "compute", "filter") and not step.inputs:
-            raise PlanError(f"step {i} ({step.op}) has no inputs")
+            if i == 1:
+                raise PlanError(f"step 1 ({step.op}) has no earlier step to work on")
+            # small models often leave inputs out; the step before is what they mean
+            step.inputs = [i - 1]
     return plan

@@ -121,6 +121,11 @@ def test_kag_plan_validation() -> None:
     with pytest.raises(PlanError, match="not valid JSON"):
         parse_plan('{"steps": [{"op": "teleport"}]}')
     assert len(parse_plan(json.dumps({"steps": [{"op": "retrieve", "question": "q"}]})).steps) == 1
+    with pytest.raises(PlanError, match="no earlier step"):
+        parse_plan(json.dumps({"steps": [{"op": "count"}]}))
+    # a step that works on earlier results but names none uses the step before it
+    plan = parse_plan(json.dumps({"steps": [{"op": "retrieve", "question": "q"}, {"op": "count"}]}))
+    assert plan.steps[1].inputs == [1]
 
 
 def test_kag_python_ops() -> None:
