@@ -46,13 +46,15 @@ K = TypeVar("K", int, str)
 
 
 def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[tuple[K, float]]], k: int = 60
+    rankings: Sequence[Sequence[tuple[K, float]]],
+    k: int = 60,
+    weights: Sequence[float] | None = None,
 ) -> list[tuple[K, float]]:
-    """Fuse ranked lists by Σ 1/(k + rank): robust to the retrievers' incomparable scores."""
+    """Fuse ranked lists by Σ w/(k + rank): robust to the retrievers' incomparable scores."""
     scores: dict[K, float] = {}
-    for ranking in rankings:
+    for ranking, w in zip(rankings, weights or [1.0] * len(rankings), strict=True):
         for rank, (key, _score) in enumerate(ranking, start=1):
-            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
+            scores[key] = scores.get(key, 0.0) + w / (k + rank)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from rag.engine import Engine
 
 STEP_K = 3
+STEP_K_POOL = 50  # hybrid candidates that the graph's entity passages are picked from
 IRCOT_ROUNDS = 3
 IRCOT_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["thought", "next_query", "done"],
@@ -77,13 +78,30 @@ def _short_answer(
 def _retrieve(
     engine: Engine, question: str, flt: SearchFilter | None
 ) -> tuple[list[ChunkHit], str]:
-    """Graph first: chunks around the entities the sub-question names; else plain retrieval."""
+    """Graph first: passages mentioning the entities the sub-question names, best first.
+
+    The graph says which passages are about the named entities; hybrid retrieval orders them
+    by the sub-question. Without a known entity, or to fill up, plain hybrid retrieval.
+    """
     index = engine.graph_index()
     named = [m for m in index.match_entities(question, None) if m.how == "name"]
-    if named:
-        ctx = engine.context(question, mode="graph", strategy="local", k=STEP_K, filters=flt)
-        return ctx.hits, "graph: " + ", ".join(m.entity.name for m in named)
-    return engine.retrieve(question, k=STEP_K, filters=flt), "chunks"
+    ranked = engine.retrieve(question, k=STEP_K_POOL, filters=flt)
+    if not named:
+        return ranked[:STEP_K], "chunks"
+    about = {cid for m in named for cid in m.entity.chunk_ids}
+    hits = [h for h in ranked if h.chunk.id in about][:STEP_K]
+    if len(hits) < STEP_K:  # the entity's passages that the text search ranked low or missed
+        seen = {h.chunk.id for h in hits}
+        missing = sorted(about - seen)
+        rowids = engine.store.rowids_of(missing)
+        allowed = engine.store.allowed_rowids(flt)
+        hits += engine.store.hits(
+            [(rowids[c], 0.0) for c in missing
+             if c in rowids and (allowed is None or rowids[c] in allowed)][: STEP_K - len(hits)]
+        )  # fmt: skip
+    seen = {h.chunk.id for h in hits}
+    hits += [h for h in ranked if h.chunk.id not in seen][: STEP_K - len(hits)]
+    return hits, "graph: " + ", ".join(m.entity.name for m in named)
 
 
 def _run(

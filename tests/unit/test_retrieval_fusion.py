@@ -50,3 +50,15 @@ def test_weighted_fusion_adds_scaled_keyword_scores() -> None:
     assert fused[4] == pytest.approx(0.80 + 0.025)  # keyword-only: dense floor + half weight
     assert [k for k, _ in weighted_fusion(dense, keyword, 0.05)] == [2, 1, 4, 3]
     assert weighted_fusion([], [], 0.05) == []
+
+
+def test_weights_scale_each_ranking() -> None:
+    hybrid = [(1, 0.9), (2, 0.8)]
+    pagerank = [(2, 0.3), (1, 0.1)]
+    # equal weights tie; weighting the first ranking 2:1 lets its order decide
+    equal = dict(reciprocal_rank_fusion([hybrid, pagerank]))
+    assert equal[1] == pytest.approx(equal[2])
+    weighted = reciprocal_rank_fusion([hybrid, pagerank], weights=(2.0, 1.0))
+    assert weighted == [(1, pytest.approx(2 / 61 + 1 / 62)), (2, pytest.approx(2 / 62 + 1 / 61))]
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([hybrid, pagerank], weights=(1.0,))
