@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from ingest.pipeline import IngestEvent, TextRecord
+from ingest.pipeline import TextRecord
 from rag.engine import Engine
-from rag.evaluation import load_dataset
+from rag.evaluation import ingest_with_bar, load_dataset
 from rag.retrieval import METHODS
 from rag.settings import Settings
 
@@ -30,7 +29,6 @@ def run_bench(
     folders: list[Path], settings: Settings, *, store: Path | None = None, progress: bool = True
 ) -> dict[str, Any]:
     """Ingest the corpora, time retrieval; with settings.graph fast|llm, also the graph build."""
-    from tqdm import tqdm
 
     records: list[TextRecord] = []
     questions: list[str] = []
@@ -45,13 +43,7 @@ def run_bench(
         h.update((folder / "corpus.jsonl").read_bytes())
     store = store or settings.cache_dir / "bench" / h.hexdigest()[:12]
     engine = Engine(settings.with_(store_dir=store, graph="off"))
-    bar = tqdm(total=len(records), desc="ingest", unit="doc", disable=not progress, file=sys.stderr)
-
-    def tick(ev: IngestEvent) -> None:
-        bar.update(ev.done - bar.n)
-
-    report = engine.ingest_texts(records, progress=tick)
-    bar.close()
+    report = ingest_with_bar(engine, records, "ingest", progress)
     chunks = engine.store.counts()["chunks"]
     latency: dict[str, dict[str, float]] = {}
     for method in METHODS:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import RagError
-from ingest.pipeline import IngestEvent, TextRecord
+from ingest.pipeline import IngestEvent, IngestReport, TextRecord
 from ingest.types import ChunkHit
 from rag.engine import Engine
 from rag.metrics import exact_match, f1_score, recall_at, reciprocal_rank
@@ -63,6 +63,21 @@ def eval_store_dir(folder: Path, settings: Settings) -> Path:
     return settings.cache_dir / "eval" / f"{folder.resolve().name}-{h.hexdigest()[:12]}"
 
 
+def ingest_with_bar(
+    engine: Engine, records: list[TextRecord], desc: str, progress: bool
+) -> IngestReport:
+    """Ingest benchmark passages with a progress bar on stderr (none when `progress` is off)."""
+    from tqdm import tqdm
+
+    with tqdm(total=len(records), desc=desc, unit="doc", disable=not progress,
+              file=sys.stderr) as bar:  # fmt: skip
+
+        def tick(ev: IngestEvent) -> None:
+            bar.update(ev.done - bar.n)
+
+        return engine.ingest_texts(records, progress=tick)
+
+
 def _passages(hits: list[ChunkHit]) -> list[str]:
     return list(dict.fromkeys(h.document.source for h in hits))
 
@@ -96,14 +111,7 @@ def run_eval(
         engine = Engine(
             settings.with_(store_dir=store or eval_store_dir(folder, settings), graph=graph)
         )
-    bar = tqdm(total=len(records), desc="ingest corpus", unit="doc", disable=not progress,
-               file=sys.stderr)  # fmt: skip
-
-    def tick(ev: IngestEvent) -> None:
-        bar.update(ev.done - bar.n)
-
-    report = engine.ingest_texts(records, progress=tick)
-    bar.close()
+    report = ingest_with_bar(engine, records, "ingest corpus", progress)
     scores: dict[str, list[float]] = {
         m: [] for m in ("recall@2", "recall@5", "hit@1", "mrr", "em", "f1")
     }

@@ -75,7 +75,13 @@ def test_eval_with_answers_scores_em_and_f1(
     )
     r = run_eval(folder, engine.settings, progress=False, engine=engine)
     assert r["em"] is not None and 0.0 <= r["em"] <= r["f1"] + 1e-9 <= 1.0 + 1e-9
-    assert r["timing"]["answer_s_p50"] > 0
+    assert r["timing"]["end_to_end_s_p50"] >= r["timing"]["answer_s_p50"] > 0
+    # one record per question: what was ranked, what was answered, and its scores
+    assert [i["question"] for i in r["items"]] == [
+        json.loads(line)["question"] for line in (folder / "questions.jsonl").open()
+    ]
+    assert all(i["prediction"] and 0 <= i["em"] <= i["f1"] + 1e-9 for i in r["items"])
+    assert r["f1"] == pytest.approx(sum(i["f1"] for i in r["items"]) / 3, abs=1e-4)
     engine.close()
 
 
