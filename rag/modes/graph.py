@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from graph.search import EntityMatch, GraphIndex
-from ingest.types import ChunkHit, SearchFilter
+from ingest.types import SearchFilter
 from rag.generation.base import Message, complete
-from rag.modes.context import Context
+from rag.modes.context import Context, chunk_hits
 from rag.retrieval import reciprocal_rank_fusion
 
 if TYPE_CHECKING:
@@ -28,20 +28,6 @@ RATE_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["score"],
     "properties": {"score": {"enum": list(range(11))}},
 }  # fmt: skip
-
-
-def _hits(
-    engine: Engine, ranked: Sequence[tuple[str, float]], k: int, flt: SearchFilter | None
-) -> list[ChunkHit]:
-    store = engine.store
-    rowids = store.rowids_of([cid for cid, _ in ranked])
-    allowed = store.allowed_rowids(flt)
-    scored = [
-        (rowids[c], s)
-        for c, s in ranked
-        if c in rowids and (allowed is None or rowids[c] in allowed)
-    ]
-    return store.hits(scored[:k])
 
 
 def _match_trace(matches: Sequence[EntityMatch]) -> dict[str, Any]:
@@ -77,7 +63,7 @@ def graph_context(
     notes = _relation_notes(index, local.relations, 8)
     notes += [f"[{c.title}] {c.summary}" for c in local.reports[:2]]
     if strategy == "local":
-        hits = _hits(engine, local.chunk_scores, k, flt)
+        hits = chunk_hits(engine, local.chunk_scores, k, flt)
         if len(hits) < k:  # too few graph chunks: fill with plain retrieval
             seen = {h.chunk.id for h in hits}
             hits += [
@@ -97,12 +83,12 @@ def graph_context(
         {"step": "ppr", "seeds": len(matches) + len(dense), "top": [c for c, _ in ppr[:k]]}
     )
     if strategy == "ppr":
-        return Context(_hits(engine, ppr, k, flt), notes[:4], trace)
+        return Context(chunk_hits(engine, ppr, k, flt), notes[:4], trace)
     chunk_rank = [
         (h.chunk.id, h.score) for h in engine.retrieve(question, k=50, method="hybrid", filters=flt)
     ]
     fused = reciprocal_rank_fusion([chunk_rank, ppr[:50]], weights=HYBRID_WEIGHTS)
-    hits = _hits(engine, fused, k, flt)
+    hits = chunk_hits(engine, fused, k, flt)
     trace.append(
         {"step": "fuse", "with": "hybrid chunk retrieval", "chunks": [h.chunk.id for h in hits]}
     )
@@ -137,7 +123,7 @@ def _global(
     for eid in members:
         for cid in index.kg.entities[eid].chunk_ids:
             votes[cid] = votes.get(cid, 0.0) + 1.0
-    hits = _hits(engine, sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])), k, flt)
+    hits = chunk_hits(engine, sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])), k, flt)
     return Context(hits, [f"[{r.title}] {r.summary}" for r in best], trace)
 
 

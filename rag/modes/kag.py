@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.types import ChunkHit, SearchFilter
 from rag.generation.base import Message, complete
-from rag.modes.context import Context
+from rag.modes.context import Context, chunk_hits
 from rag.modes.kag_ops import OpError, compare, compute, count, items
 from rag.modes.kag_plan import PLAN_SCHEMA, PLANNER, Plan, PlanError, Step, parse_plan
 from rag.prompting import detect_language
@@ -91,14 +91,8 @@ def _retrieve(
     about = {cid for m in named for cid in m.entity.chunk_ids}
     hits = [h for h in ranked if h.chunk.id in about][:STEP_K]
     if len(hits) < STEP_K:  # the entity's passages that the text search ranked low or missed
-        seen = {h.chunk.id for h in hits}
-        missing = sorted(about - seen)
-        rowids = engine.store.rowids_of(missing)
-        allowed = engine.store.allowed_rowids(flt)
-        hits += engine.store.hits(
-            [(rowids[c], 0.0) for c in missing
-             if c in rowids and (allowed is None or rowids[c] in allowed)][: STEP_K - len(hits)]
-        )  # fmt: skip
+        missing = sorted(about - {h.chunk.id for h in hits})
+        hits += chunk_hits(engine, [(c, 0.0) for c in missing], STEP_K - len(hits), flt)
     seen = {h.chunk.id for h in hits}
     hits += [h for h in ranked if h.chunk.id not in seen][: STEP_K - len(hits)]
     return hits, "graph: " + ", ".join(m.entity.name for m in named)
