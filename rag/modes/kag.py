@@ -117,14 +117,18 @@ def _run(
                 hits,
                 "chunks",
             )
-        related = kg.relations_of(entity.id)[:8]
-        chunk_ids = [c for rel, _ in related[:STEP_K] for c in rel.chunk_ids[:1]]
-        store = engine.store
-        rowids = store.rowids_of(chunk_ids)
-        hits = store.hits([(rowids[c], 1.0) for c in chunk_ids if c in rowids])
+        # only relations stated in passages the search filter lets through
+        every = kg.relations_of(entity.id)
+        ranked = [(c, 1.0) for rel, _ in every for c in rel.chunk_ids]
+        allowed = {h.chunk.id: h for h in chunk_hits(engine, ranked, len(ranked), flt)}
+        related = [(rel, o) for rel, o in every if any(c in allowed for c in rel.chunk_ids)][:8]
+        stated: dict[str, ChunkHit] = {}  # one passage per relation, each passage once
+        for rel, _ in related:
+            first = next(c for c in rel.chunk_ids if c in allowed)
+            stated.setdefault(first, allowed[first])
         return (
             ", ".join(other.name for _, other in related),
-            hits,
+            list(stated.values())[:STEP_K],
             f"graph: relations of {entity.name}",
         )
     if step.op == "filter":

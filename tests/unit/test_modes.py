@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.embedding import HashingEmbedder
+from ingest.types import SearchFilter
 from rag.engine import Engine
 from rag.generation.base import Message
 from rag.generation.scripted import ScriptedGenerator
@@ -93,6 +94,18 @@ def test_kag_executes_a_hand_written_plan_exactly(engine_with) -> None:  # type:
     assert ctx.trace[5]["from"].startswith("graph: relations of GRPO")
     assert ctx.hits and any("gpu_memory" in h.document.source for h in ctx.hits)
     assert any(n.startswith("Step 4 (compute) → 16002") for n in ctx.notes)
+
+
+def test_kag_follow_keeps_to_the_search_filter(engine_with) -> None:  # type: ignore[no-untyped-def]
+    plan = Plan.model_validate({"steps": [{"op": "follow", "entity": "GRPO"}]})
+    unfiltered = execute(engine_with(), plan, None)
+    assert any("alignment_rlhf" not in h.document.source for h in unfiltered.hits)
+    only = execute(engine_with(), plan, SearchFilter(path_glob="*alignment_rlhf*"))
+    assert only.hits and all("alignment_rlhf" in h.document.source for h in only.hits)
+    assert only.trace[1]["result"] != unfiltered.trace[1]["result"]
+    # the fine-tuning overview never mentions GRPO: no relation, no passage
+    none = execute(engine_with(), plan, SearchFilter(path_glob="*finetuning_overview*"))
+    assert none.hits == [] and none.trace[1]["result"] == ""
 
 
 def test_kag_falls_back_to_ircot_on_an_invalid_plan(engine_with) -> None:  # type: ignore[no-untyped-def]
