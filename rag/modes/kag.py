@@ -21,6 +21,7 @@ from rag.modes.context import Context, chunk_hits
 from rag.modes.kag_ops import OpError, compare, compute, count, items
 from rag.modes.kag_plan import PLAN_SCHEMA, PLANNER, Plan, PlanError, Step, parse_plan
 from rag.prompting import detect_language
+from rag.retrieval import reciprocal_rank_fusion
 
 if TYPE_CHECKING:
     from rag.engine import Engine
@@ -46,7 +47,7 @@ def kag_context(engine: Engine, question: str, k: int, flt: SearchFilter | None)
         plan = parse_plan(reply)
     except PlanError as e:
         return ircot(engine, question, flt, reason=str(e))
-    return execute(engine, plan, flt)
+    return execute(engine, plan, flt, direct=engine.retrieve(question, k=k, filters=flt))
 
 
 def _substitute(text: str, results: list[str]) -> str:
@@ -147,9 +148,17 @@ def _run(
     return _short_answer(engine, _substitute(step.question, results), [], notes), [], "model"
 
 
-def execute(engine: Engine, plan: Plan, flt: SearchFilter | None) -> Context:
+def execute(
+    engine: Engine, plan: Plan, flt: SearchFilter | None, direct: Sequence[ChunkHit] = ()
+) -> Context:
+    """Run the plan's steps in order; the evidence is every step's passages interleaved.
+
+    `direct`, the whole question's own top passages, joins the interleaving as one more list,
+    so a plan whose sub-questions miss what plain retrieval finds does not answer from less
+    than rag mode does (hotpotqa, 10 questions: R@5 0.65 without it, rag 0.95).
+    """
     results: list[str] = []
-    evidence: dict[str, ChunkHit] = {}
+    per_step: list[list[ChunkHit]] = []
     trace: list[dict[str, Any]] = [{"step": "plan", "steps": [s.model_dump() for s in plan.steps]}]
     for i, step in enumerate(plan.steps, start=1):
         try:
@@ -157,13 +166,23 @@ def execute(engine: Engine, plan: Plan, flt: SearchFilter | None) -> Context:
         except OpError as e:
             result, hits, source = f"(step failed: {e})", [], "error"
         results.append(result)
-        for h in hits:
-            evidence.setdefault(h.chunk.id, h)
+        per_step.append(hits)
         trace.append({"step": i, "op": step.op, "result": result, "from": source,
                       "chunks": [h.chunk.id for h in hits]})  # fmt: skip
     notes = [f"Step {i} ({s.op}{': ' + s.question if s.question else ''}) → {r}"
              for i, (s, r) in enumerate(zip(plan.steps, results, strict=True), start=1)]  # fmt: skip
-    return Context(list(evidence.values()), notes, trace)
+    own = {h.chunk.id for hits in per_step for h in hits}
+    if direct:
+        trace.append({"step": "question_passages", "chunks": [h.chunk.id for h in direct]})
+    hits = _interleave([*per_step, list(direct)])[: max(len(own), len(direct))]
+    return Context(hits, notes, trace)
+
+
+def _interleave(rankings: Sequence[Sequence[ChunkHit]]) -> list[ChunkHit]:
+    """Each list's first passage, then each one's second, …; a passage in several lists rises."""
+    by_id = {h.chunk.id: h for hits in rankings for h in hits}
+    fused = reciprocal_rank_fusion([[(h.chunk.id, h.score) for h in hits] for hits in rankings])
+    return [by_id[cid] for cid, _ in fused]
 
 
 def ircot(engine: Engine, question: str, flt: SearchFilter | None, reason: str) -> Context:

@@ -108,6 +108,25 @@ def test_kag_follow_keeps_to_the_search_filter(engine_with) -> None:  # type: ig
     assert none.hits == [] and none.trace[1]["result"] == ""
 
 
+def test_kag_answers_from_the_steps_and_the_whole_questions_passages(engine_with) -> None:  # type: ignore[no-untyped-def]
+    # a plan whose only step looks elsewhere: the question's own passages still reach the answer
+    plan = {
+        "steps": [
+            {"op": "retrieve", "question": "How much KV cache does one 4096-token sequence need?"}
+        ]
+    }
+    engine = engine_with(
+        json.dumps(plan), "2 GiB", "GRPO is Group Relative Policy Optimization [1]."
+    )
+    answer = engine.ask("What does GRPO stand for?", mode="kag", k=3)
+    step = next(t for t in answer.trace if t["step"] == 1)
+    direct = next(t for t in answer.trace if t["step"] == "question_passages")
+    assert step["chunks"] and direct["chunks"] and not set(step["chunks"]) & set(direct["chunks"])
+    used = [s.chunk_id for s in answer.sources]
+    assert set(used[:2]) == {step["chunks"][0], direct["chunks"][0]}  # interleaved
+    assert len(used) == 3 and any("alignment_rlhf" in s.document for s in answer.sources)
+
+
 def test_kag_falls_back_to_ircot_on_an_invalid_plan(engine_with) -> None:  # type: ignore[no-untyped-def]
     ircot_step = json.dumps(
         {"thought": "GRPO is Group Relative Policy Optimization.", "next_query": "", "done": True}
