@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -28,6 +29,7 @@ from ingest.hashing import content_id
 
 ENTITY_MATCH_MIN = 0.85  # e5 cosine between the question and an entity name
 PPR_DAMPING = 0.5
+PPR_MAX_ITER, PPR_TOL = 100, 1e-6  # as networkx's pagerank
 PASSAGE_TEMPERATURE = 0.02  # softmax temperature over dense cosines when seeding PageRank
 
 
@@ -65,6 +67,7 @@ class GraphIndex:
         ]
         self._report_vecs = _stack([vecs[content_id(report_texts[c.id])] for c in self._reports])
         self._bipartite: nx.Graph | None = None
+        self._walk: _Walk | None = None
 
     def match_entities(
         self, question: str, query_vec: np.ndarray | None, k: int = 8
@@ -155,9 +158,30 @@ class GraphIndex:
                     seeds[node] = seeds.get(node, 0.0) + w / total
         if not seeds:
             return []
-        pr = nx.pagerank(g, alpha=PPR_DAMPING, personalization=seeds, weight="weight")
+        pr = self.pagerank(seeds)
         chunks = [(node[1], score) for node, score in pr.items() if node[0] == "c"]
         return sorted(chunks, key=lambda kv: (-kv[1], kv[0]))
+
+    def pagerank(self, seeds: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+        """Personalised PageRank by power iteration, as `nx.pagerank` computes it.
+
+        networkx rebuilds the sparse matrix from the graph on every call, 0.31 of the 0.34 s
+        a musique question took; the row-normalised matrix is built once here instead.
+        """
+        if self._walk is None:
+            self._walk = _Walk.of(self._entity_chunk_graph())
+        w = self._walk
+        p = np.zeros(len(w.nodes))
+        for node, weight in seeds.items():
+            p[w.index[node]] = weight
+        p /= p.sum()
+        x = np.full(len(w.nodes), 1.0 / len(w.nodes))
+        for _ in range(PPR_MAX_ITER):
+            last = x
+            x = PPR_DAMPING * (x @ w.matrix + x[w.dangling].sum() * p) + (1 - PPR_DAMPING) * p
+            if np.abs(x - last).sum() < len(w.nodes) * PPR_TOL:
+                break
+        return dict(zip(w.nodes, x.tolist(), strict=True))
 
     def rank_reports(self, query_vec: np.ndarray, k: int = 8) -> list[tuple[Community, float]]:
         if not self._reports:
@@ -165,6 +189,27 @@ class GraphIndex:
         scores = self._report_vecs @ query_vec
         order = np.argsort(-scores)[:k]
         return [(self._reports[int(i)], float(scores[i])) for i in order]
+
+
+@dataclass
+class _Walk:
+    """The graph as a row-stochastic sparse matrix, for PageRank."""
+
+    nodes: list[tuple[str, str]]
+    index: dict[tuple[str, str], int]
+    matrix: Any  # scipy.sparse CSR array
+    dangling: np.ndarray  # nodes without edges
+
+    @classmethod
+    def of(cls, g: nx.Graph) -> _Walk:
+        import scipy.sparse as sp
+
+        nodes = list(g)
+        a = nx.to_scipy_sparse_array(g, nodelist=nodes, weight="weight", dtype=float)
+        out = np.asarray(a.sum(axis=1)).ravel()
+        inv = np.divide(1.0, out, out=np.zeros_like(out), where=out != 0)
+        matrix = (sp.diags_array(inv) @ a).tocsr()
+        return cls(nodes, {n: i for i, n in enumerate(nodes)}, matrix, out == 0)
 
 
 def _stack(rows: Sequence[np.ndarray]) -> np.ndarray:

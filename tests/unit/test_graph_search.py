@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import networkx as nx
+
+from graph.search import PPR_DAMPING
 from ingest.pipeline import TextRecord
 from rag.engine import Engine
 
@@ -37,3 +40,15 @@ def test_ppr_reaches_the_second_hop_and_keeps_the_dense_order(fake_engine: Engin
     # with no entity to follow, the dense order survives the walk
     no_entities = [cid for cid, _ in index.ppr_rank([], dense)]
     assert no_entities[:2] == [ids["writer"], ids["other"]]
+
+
+def test_pagerank_matches_networkx(fake_engine: Engine) -> None:
+    fake_engine.ingest_texts([TextRecord(k, k, t) for k, t in PASSAGES.items()])
+    index = fake_engine.graph_index()
+    g = index._entity_chunk_graph()
+    nodes = sorted(g)
+    seeds = {nodes[0]: 0.7, nodes[-1]: 0.2, nodes[len(nodes) // 2]: 0.1}
+    expected = nx.pagerank(g, alpha=PPR_DAMPING, personalization=seeds, weight="weight")
+    got = index.pagerank(seeds)
+    assert got.keys() == expected.keys()
+    assert max(abs(got[n] - expected[n]) for n in nodes) < 1e-9
