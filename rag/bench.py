@@ -29,7 +29,6 @@ def run_bench(
     folders: list[Path], settings: Settings, *, store: Path | None = None, progress: bool = True
 ) -> dict[str, Any]:
     """Ingest the corpora, time retrieval; with settings.graph fast|llm, also the graph build."""
-
     records: list[TextRecord] = []
     questions: list[str] = []
     h = hashlib.sha256(f"{settings.embedder}|{settings.chunk_tokens}".encode())

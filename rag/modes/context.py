@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,16 +19,16 @@ class Context:
     trace: list[dict[str, Any]] = field(default_factory=list)
 
 
+def passing(engine: Engine, chunk_ids: Iterable[str], flt: SearchFilter | None) -> dict[str, int]:
+    """Chunk id → rowid for those of `chunk_ids` that exist and pass the filter."""
+    store = engine.store
+    allowed = store.allowed_rowids(flt)
+    return {c: r for c, r in store.rowids_of(chunk_ids).items() if allowed is None or r in allowed}
+
+
 def chunk_hits(
     engine: Engine, ranked: Sequence[tuple[str, float]], k: int, flt: SearchFilter | None
 ) -> list[ChunkHit]:
     """The first k of `ranked` (chunk id, score) that exist and pass the filter, as hits."""
-    store = engine.store
-    rowids = store.rowids_of([cid for cid, _ in ranked])
-    allowed = store.allowed_rowids(flt)
-    scored = [
-        (rowids[c], s)
-        for c, s in ranked
-        if c in rowids and (allowed is None or rowids[c] in allowed)
-    ]
-    return store.hits(scored[:k])
+    ok = passing(engine, [cid for cid, _ in ranked], flt)
+    return engine.store.hits([(ok[c], s) for c, s in ranked if c in ok][:k])

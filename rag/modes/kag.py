@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.types import ChunkHit, SearchFilter
 from rag.generation.base import Message, complete
-from rag.modes.context import Context, chunk_hits
+from rag.modes.context import Context, chunk_hits, passing
 from rag.modes.kag_ops import OpError, compare, compute, count, items
 from rag.modes.kag_plan import PLAN_SCHEMA, PLANNER, Plan, PlanError, Step, parse_plan
 from rag.prompting import detect_language
@@ -120,16 +120,13 @@ def _run(
             )
         # only relations stated in passages the search filter lets through
         every = kg.relations_of(entity.id)
-        ranked = [(c, 1.0) for rel, _ in every for c in rel.chunk_ids]
-        allowed = {h.chunk.id: h for h in chunk_hits(engine, ranked, len(ranked), flt)}
-        related = [(rel, o) for rel, o in every if any(c in allowed for c in rel.chunk_ids)][:8]
-        stated: dict[str, ChunkHit] = {}  # one passage per relation, each passage once
-        for rel, _ in related:
-            first = next(c for c in rel.chunk_ids if c in allowed)
-            stated.setdefault(first, allowed[first])
+        ok = passing(engine, {c for rel, _ in every for c in rel.chunk_ids}, flt)
+        related = [(rel, o) for rel, o in every if any(c in ok for c in rel.chunk_ids)][:8]
+        # one passage per relation, each passage once; only those cited are loaded
+        stated = dict.fromkeys(next(c for c in rel.chunk_ids if c in ok) for rel, _ in related)
         return (
             ", ".join(other.name for _, other in related),
-            list(stated.values())[:STEP_K],
+            engine.store.hits([(ok[c], 1.0) for c in stated][:STEP_K]),
             f"graph: relations of {entity.name}",
         )
     if step.op == "filter":
