@@ -20,7 +20,7 @@ from ingest.embedding import Embedder, HashingEmbedder
 from ingest.errors import DocumentNotFound
 from ingest.pipeline import IngestConfig, Ingestor, IngestReport, Progress, TextRecord
 from ingest.store import Store
-from ingest.types import ChunkHit, DocumentInfo, SearchFilter
+from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter
 from rag.generation.base import Generator
 from rag.modes.context import Context
 from rag.prompting import UNKNOWN, build_messages, detect_language, parse_citations
@@ -219,6 +219,10 @@ class Engine:
 
     def documents(self) -> list[DocumentInfo]:
         return self.store.documents()
+
+    def chunks(self, doc_id: str) -> list[Chunk]:
+        """The chunks of one document, in reading order."""
+        return self.store.chunks_of(doc_id)
 
     def delete(self, ref: str) -> list[DocumentInfo]:
         """Delete the documents `ref` names (id, id prefix, path, file name or glob)."""
