@@ -59,3 +59,13 @@ class EmbedderMismatch(StoreError):
 
 class DocumentNotFound(StoreError):
     code = "document_not_found"
+
+
+class StoreNotFound(StoreError):
+    code = "store_not_found"
+
+
+class ConfigError(RagError):
+    """A setting, flag or API argument has a value the product does not accept."""
+
+    code = "bad_config"

@@ -19,9 +19,8 @@ from ingest.chunking import ChunkingConfig, chunk_document, indexed_text
 from ingest.embedding import Embedder
 from ingest.errors import DocumentError, UnsupportedFormat
 from ingest.hashing import content_id, file_digest
-from ingest.keywords import keyword_tokens
 from ingest.loaders import SUPPORTED_EXTENSIONS, load_document
-from ingest.store import Store
+from ingest.ports import Store
 from ingest.types import Block, Chunk, DocumentInfo, ParsedDocument
 
 log = logging.getLogger(__name__)
@@ -35,6 +34,9 @@ class IngestConfig:
     max_bytes: int = 50 * 2**20
     parser: str = "builtin"
     embed_batch: int = 64
+    write_wait: float | None = (
+        None  # seconds to wait for another writer (None: the store's default)
+    )
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ class Ingestor:
             if progress:
                 progress(IngestEvent(len(report.results), total, result))
 
-        with self.store.writing():
+        with self.store.writing(self.config.write_wait):
             for source, item in items:
                 try:
                     prepared = self._prepare(source, item)
@@ -189,7 +191,7 @@ class Ingestor:
             if not item.is_file():
                 raise DocumentError(f"{item}: no such file")
             digest, size = _file_digest(item, self.config.max_bytes), item.stat().st_size
-        existing = self.store.document_by_source(source)
+        existing = self.store.chunks.document_by_source(source)
         if existing and digest and existing.content_hash == digest:
             return FileResult(source, "unchanged", existing.id, existing.n_chunks)
         if isinstance(item, TextRecord):
@@ -214,13 +216,12 @@ class Ingestor:
         by_hash: dict[str, str] = {}
         for p in pending:
             by_hash.update({c.text_hash: t for c, t in zip(p.chunks, p.texts, strict=True)})
-        missing = sorted(self.store.missing_vectors(by_hash))
+        missing = sorted(self.store.chunks.missing_vectors(by_hash))
         vectors = self.embedder.embed_passages([by_hash[h] for h in missing])
         new = dict(zip(missing, vectors, strict=True))
         for p in pending:
             mine = {c.text_hash: new[c.text_hash] for c in p.chunks if c.text_hash in new}
-            keywords = [" ".join(keyword_tokens(t)) for t in p.texts]
-            self.store.put_document(p.doc, p.chunks, keywords, mine)
+            self.store.put_document(p.doc, p.chunks, p.texts, mine)
             yield FileResult(p.source, p.status, p.doc.id, len(p.chunks))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from ingest.pipeline import TextRecord
 from rag.engine import Engine
 from rag.evaluation import ingest_with_bar, load_dataset
+from rag.modes.registry import check_method
 from rag.retrieval import METHODS
 from rag.settings import Settings
 
@@ -43,9 +44,9 @@ def run_bench(
     store = store or settings.cache_dir / "bench" / h.hexdigest()[:12]
     engine = Engine(settings.with_(store_dir=store, graph="off"))
     report = ingest_with_bar(engine, records, "ingest", progress)
-    chunks = engine.store.counts()["chunks"]
+    chunks = engine.counts().chunks
     latency: dict[str, dict[str, float]] = {}
-    for method in METHODS:
+    for method in map(check_method, METHODS):
         engine.retrieve(questions[0], method=method)  # warm: models, index, jieba
         times = []
         for q in questions:

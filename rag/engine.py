@@ -1,7 +1,10 @@
 """The Engine: one façade over a store for ingesting, retrieving and answering.
 
 The CLI, the web app and API callers all use it. Heavy parts (embedder, generator, FAISS) load
-lazily on first use, so opening an engine is cheap and `rag docs` never loads a model.
+lazily on first use, so opening an engine is cheap and `rag docs` never loads a model. One
+Engine may be shared by many threads: parts are built once under a lock, the store gives each
+read a consistent snapshot while an ingest writes (ingest.store.database), and generation,
+which llama.cpp cannot do for two callers at once, is serialised.
 """
 
 from __future__ import annotations
@@ -9,30 +12,33 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from graph.builder import SyncReport
 from graph.store import GraphStore
 from ingest.chunking import ChunkingConfig
 from ingest.embedding import Embedder, HashingEmbedder
-from ingest.errors import DocumentNotFound
+from ingest.errors import ConfigError, DocumentNotFound, EmbedderMismatch
 from ingest.pipeline import IngestConfig, Ingestor, IngestReport, Progress, TextRecord
-from ingest.store import Store
+from ingest.ports import Store, StoreCounts
+from ingest.store import EmbeddedStore
+from ingest.store.manifest import read_embedder
 from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter
-from rag.generation.base import Generator
-from rag.modes.context import Context
-from rag.prompting import UNKNOWN, build_messages, detect_language, parse_citations
-from rag.retrieval import Retriever, make_retriever
+from rag.answering import stream_answer
+from rag.generation.base import Generator, Message
+from rag.modes.base import Context, Query, QueryOptions, RetrievalMethod
+from rag.modes.registry import DEFAULT_GRAPH_STRATEGY, check_method, check_strategy, mode
+from rag.services import StoreServices
 from rag.settings import Settings
-from rag.types import Answer, AnswerEvent, Done, Retrieved, Source, Token
+from rag.types import Answer, AnswerEvent, Done
 
 if TYPE_CHECKING:
     from graph.knowledge_graph import KnowledgeGraph
     from graph.search import GraphIndex
 
-MODES = ("rag", "graph", "kag")
 GraphProgress = Callable[[int, int], None]
 
 
@@ -40,7 +46,7 @@ def build_embedder(settings: Settings) -> Embedder:
     if settings.embedder == "hashing":
         return HashingEmbedder()
     if settings.embedder != "e5":
-        raise ValueError(f"unknown embedder {settings.embedder!r} (e5 or hashing)")
+        raise ConfigError(f"unknown embedder {settings.embedder!r} (e5 or hashing)")
     from ingest.e5 import E5Embedder
     from rag.models.registry import require_embedder
 
@@ -55,18 +61,55 @@ def build_generator(settings: Settings) -> Generator:
         from rag.generation.openai_compat import OpenAIGenerator
 
         if not settings.openai_base_url or not settings.openai_model:
-            raise ValueError("the openai generator needs RAG_OPENAI_BASE_URL and RAG_OPENAI_MODEL")
+            raise ConfigError("the openai generator needs RAG_OPENAI_BASE_URL and RAG_OPENAI_MODEL")
         return OpenAIGenerator(
             settings.openai_base_url, settings.openai_model, settings.openai_api_key,
             context_tokens=settings.context_tokens,
         )  # fmt: skip
     if settings.generator != "local":
-        raise ValueError(f"unknown generator {settings.generator!r} (local or openai)")
+        raise ConfigError(f"unknown generator {settings.generator!r} (local or openai)")
     from rag.generation.llama import LlamaCppGenerator
     from rag.models.registry import resolve_gguf
 
     path = resolve_gguf(settings.model, settings.models_dir)
     return LlamaCppGenerator(path, context_tokens=settings.context_tokens, threads=settings.threads)
+
+
+class SerialGenerator:
+    """A generator that answers one caller at a time (llama.cpp keeps one KV cache per model).
+
+    The lock is held for a whole stream, released when the stream ends or is closed."""
+
+    def __init__(self, inner: Generator) -> None:
+        self.inner = inner
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def context_tokens(self) -> int:
+        return self.inner.context_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def __getattr__(self, name: str) -> Any:  # what else the backend offers (a fake's `calls`)
+        return getattr(self.inner, name)
+
+    def stream(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Iterator[str]:
+        with self._lock:
+            yield from self.inner.stream(
+                messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema
+            )
 
 
 class Engine:
@@ -84,13 +127,17 @@ class Engine:
         embedder: Embedder | None = None,
         generator: Generator | None = None,
     ) -> None:
-        self.settings = settings or Settings.from_env()
+        self.settings = settings if settings is not None else Settings()
         self._embedder = embedder
-        self._generator = generator
-        self._lock = threading.Lock()
-        self._store: Store | None = None
+        self._generator = SerialGenerator(generator) if generator is not None else None
+        self._lock = threading.RLock()  # builds each part once, whichever thread asks first
+        self._store: EmbeddedStore | None = None
         self._graph_store: GraphStore | None = None
         self._graph_index: tuple[int, GraphIndex] | None = None
+        self.services = StoreServices(
+            self.settings, lambda: self.store, lambda: self.embedder, lambda: self.generator,
+            self.graph_index,
+        )  # fmt: skip
 
     @classmethod
     def open(cls, store: str | Path | None = None, **overrides: Any) -> Engine:
@@ -104,12 +151,13 @@ class Engine:
         self.close()
 
     def close(self) -> None:
-        if self._graph_store is not None:
-            self._graph_store.close()
-            self._graph_store = None
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        with self._lock:
+            if self._graph_store is not None:
+                self._graph_store.close()
+                self._graph_store = None
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
     # --- parts, loaded on first use ------------------------------------------------------
 
@@ -117,26 +165,43 @@ class Engine:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = build_embedder(self.settings)
+                embedder = build_embedder(self.settings)
+                if self._store is not None:  # opened without the embedder: check it now
+                    self._check_embedder(embedder)
+                self._embedder = embedder
             return self._embedder
 
     @property
     def generator(self) -> Generator:
         with self._lock:
             if self._generator is None:
-                self._generator = build_generator(self.settings)
+                self._generator = SerialGenerator(build_generator(self.settings))
             return self._generator
 
-    def _open_store(self, create: bool) -> Store:
-        if self._store is None:
-            emb = self.embedder
-            self._store = Store(
-                self.settings.store_dir, embedder_name=emb.name, dim=emb.dim, create=create
+    def _check_embedder(self, embedder: Embedder) -> None:
+        name, dim = read_embedder(self.settings.store_dir)
+        if (name, dim) != (embedder.name, embedder.dim):
+            raise EmbedderMismatch(
+                f"store {self.settings.store_dir} was built with embedder {name} (dim {dim}), "
+                f"not {embedder.name} (dim {embedder.dim}); use the same embedder or ingest "
+                "into a new --store"
             )
-        return self._store
+
+    def _open_store(self, create: bool) -> EmbeddedStore:
+        with self._lock:
+            if self._store is None:
+                root = self.settings.store_dir
+                if create or self._embedder is not None:
+                    emb = self.embedder
+                    name, dim = emb.name, emb.dim
+                else:  # reading documents needs no model: trust the manifest until one loads
+                    name, dim = read_embedder(root)
+                self._store = EmbeddedStore(root, embedder_name=name, dim=dim, create=create)
+            return self._store
 
     @property
     def store(self) -> Store:
+        """The store's ports (chunks, dense, keywords); opening it loads no model."""
         return self._open_store(create=False)
 
     @cached_property
@@ -146,6 +211,7 @@ class Engine:
             chunking=ChunkingConfig(s.chunk_tokens, s.chunk_overlap),
             max_bytes=int(s.max_file_mb * 2**20),
             parser=s.parser,
+            write_wait=s.write_wait,
         )
 
     # --- documents -------------------------------------------------------------------------
@@ -182,9 +248,10 @@ class Engine:
 
     @property
     def graph_store(self) -> GraphStore:
-        if self._graph_store is None:
-            self._graph_store = GraphStore(self.settings.store_dir)
-        return self._graph_store
+        with self._lock:
+            if self._graph_store is None:
+                self._graph_store = GraphStore(self.settings.store_dir)
+            return self._graph_store
 
     def sync_graph(self, progress: GraphProgress | None = None) -> SyncReport | None:
         """Extract new documents into the graph and drop deleted ones (no-op when graph=off)."""
@@ -193,12 +260,13 @@ class Engine:
         from rag.graphing import builder_for, sync_graph
 
         s = self.settings
+        store = self.store
         builder = builder_for(
-            self.store, self.graph_store, self.embedder, s.graph, lambda: self.generator,
+            self.graph_store, lambda: self.embedder, s.graph, lambda: self.generator,
             s.llm_extract,
         )  # fmt: skip
-        with self.store.writing():
-            return sync_graph(self.store, builder, progress)
+        with store.writing(s.write_wait):
+            return sync_graph(store.chunks, builder, progress)
 
     def graph_index(self) -> GraphIndex:
         """The graph with its entity and report vectors, reloaded when the graph changes."""
@@ -218,19 +286,28 @@ class Engine:
         return KnowledgeGraph.load(self.graph_store)
 
     def documents(self) -> list[DocumentInfo]:
-        return self.store.documents()
+        return self.store.chunks.documents()
+
+    def document(self, doc_id: str) -> DocumentInfo:
+        found = self.store.chunks.document(doc_id)
+        if found is None:
+            raise DocumentNotFound(f"no document with id {doc_id}; see `rag docs`")
+        return found
 
     def chunks(self, doc_id: str) -> list[Chunk]:
         """The chunks of one document, in reading order."""
-        return self.store.chunks_of(doc_id)
+        return self.store.chunks.chunks_of(doc_id)
+
+    def counts(self) -> StoreCounts:
+        return self.store.chunks.counts()
 
     def delete(self, ref: str) -> list[DocumentInfo]:
         """Delete the documents `ref` names (id, id prefix, path, file name or glob)."""
         store = self.store
-        found = store.find_documents(ref)
+        found = store.chunks.find_documents(ref)
         if not found:
             raise DocumentNotFound(f"no document matches {ref!r}; see `rag docs`")
-        with store.writing():
+        with store.writing(self.settings.write_wait):
             for doc in found:
                 store.delete_document(doc.id)
         self.sync_graph()
@@ -238,104 +315,64 @@ class Engine:
 
     # --- retrieval and answers ---------------------------------------------------------------
 
-    def retriever(self, method: str | None = None) -> Retriever:
-        s = self.settings
-        return make_retriever(
-            method or s.retrieval, self.store, self.embedder, s.bm25_weight, s.candidates, s.fusion
-        )
-
     def retrieve(
         self,
         question: str,
         *,
         k: int | None = None,
-        method: str | None = None,
+        method: RetrievalMethod | None = None,
         filters: SearchFilter | None = None,
     ) -> list[ChunkHit]:
-        return self.retriever(method).retrieve(question, k or self.settings.top_k, filters)
+        return self.services.retrieve(question, k=k, method=method, filters=filters)
 
-    def context(
-        self,
-        question: str,
-        *,
-        mode: str = "rag",
-        strategy: str | None = None,
-        k: int | None = None,
-        method: str | None = None,
-        filters: SearchFilter | None = None,
-    ) -> Context:
-        """What `mode` retrieves for `question`: ranked chunks, background notes, a trace."""
-        k = k or self.settings.top_k
-        if mode == "rag":
-            hits = self.retrieve(question, k=k, method=method, filters=filters)
-            return Context(
-                hits, trace=[{"step": "retrieve", "method": method or self.settings.retrieval}]
-            )
-        if mode == "graph":
-            from rag.modes.graph import DEFAULT_STRATEGY, graph_context
+    def query(self, question: str | Query, **options: Unpack[QueryOptions]) -> Query:
+        """The query with the settings' defaults filled in; bad choices raise ConfigError."""
+        q = Query.of(question, **options)
+        spec = mode(q.mode)
+        strategy = None
+        if spec.strategies:
+            strategy = check_strategy(q.strategy or spec.default_strategy or DEFAULT_GRAPH_STRATEGY)
+        if q.k is not None and q.k < 1:
+            raise ConfigError(f"k must be at least 1, not {q.k}")
+        method = check_method(q.method or self.settings.retrieval)
+        return replace(q, strategy=strategy, k=q.k or self.settings.top_k, method=method)
 
-            return graph_context(self, question, strategy or DEFAULT_STRATEGY, k, filters)
-        if mode == "kag":
-            from rag.modes.kag import kag_context
-
-            return kag_context(self, question, k, filters)
-        raise ValueError(f"unknown mode {mode!r}; available: {', '.join(MODES)}")
+    def context(self, question: str | Query, **options: Unpack[QueryOptions]) -> Context:
+        """What the query's mode retrieves: ranked chunks, background notes, a trace."""
+        q = self.query(question, **options)
+        return mode(q.mode).run(self.services, q)
 
     def stream(
         self,
-        question: str,
+        question: str | Query,
         *,
-        mode: str = "rag",
-        strategy: str | None = None,
-        k: int | None = None,
-        method: str | None = None,
-        filters: SearchFilter | None = None,
         brief: bool = False,
         context: Context | None = None,
+        **options: Unpack[QueryOptions],
     ) -> Iterator[AnswerEvent]:
-        """Answer `question`, yielding the retrieved sources, the answer's tokens, then the Answer.
+        """Answer, yielding the retrieved sources, the answer's tokens, then the Answer.
 
         `context` reuses what `context()` already retrieved (benchmarks rank and answer from one
         retrieval)."""
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; available: {', '.join(MODES)}")
         t0 = time.perf_counter()
-        ctx = context or self.context(
-            question, mode=mode, strategy=strategy, k=k, method=method, filters=filters
-        )
-        hits = ctx.hits
-        t_retrieved = time.perf_counter()
-        lang = detect_language(question)
-        sources = [Source.from_hit(i, h) for i, h in enumerate(hits, start=1)]
-        timings = {"retrieval_s": t_retrieved - t0}
-        if not sources:
-            yield Retrieved([])
-            yield Done(Answer(question, UNKNOWN[lang], mode, lang, [], [], timings, ctx.trace))
-            return
-        gen = self.generator
-        max_tokens = self.settings.max_answer_tokens
-        messages, used = build_messages(question, sources, gen, max_tokens, brief, ctx.notes)
-        yield Retrieved(used)
-        parts: list[str] = []
-        first: float | None = None
-        for piece in gen.stream(
-            messages, max_tokens=max_tokens, temperature=self.settings.temperature
-        ):
-            if first is None:
-                first = time.perf_counter()
-            parts.append(piece)
-            yield Token(piece)
-        end = time.perf_counter()
-        text = "".join(parts).strip()
-        timings.update(
-            first_token_s=(first or end) - t0, generation_s=end - t_retrieved, total_s=end - t0
-        )
-        cited = parse_citations(text, {s.n for s in used})
-        yield Done(Answer(question, text, mode, lang, used, cited, timings, ctx.trace))
+        q = self.query(question, **options)
+        ctx = context or mode(q.mode).run(self.services, q)
+        s = self.settings
+        yield from stream_answer(
+            q.question, q.mode, ctx, lambda: self.generator, max_tokens=s.max_answer_tokens,
+            temperature=s.temperature, brief=brief, started=t0,
+        )  # fmt: skip
 
-    def ask(self, question: str, **kwargs: Any) -> Answer:
-        """Answer `question` (same arguments as `stream`), returning the whole Answer."""
-        for event in self.stream(question, **kwargs):
+    def ask(
+        self,
+        question: str | Query,
+        *,
+        brief: bool = False,
+        context: Context | None = None,
+        **options: Unpack[QueryOptions],
+    ) -> Answer:
+        """Answer the question (same arguments as `stream`), returning the whole Answer."""
+        for event in self.stream(question, brief=brief, context=context, **options):
             if isinstance(event, Done):
                 return event.answer
         raise RuntimeError("answer stream ended without a result")  # pragma: no cover

@@ -20,6 +20,7 @@ from ingest.pipeline import IngestEvent, IngestReport, TextRecord
 from ingest.types import ChunkHit
 from rag.engine import Engine
 from rag.metrics import exact_match, f1_score, recall_at, reciprocal_rank
+from rag.modes.registry import check_mode, check_strategy
 from rag.settings import Settings
 
 RANK_DEPTH = 20  # chunks retrieved to rank passages for recall and MRR
@@ -119,10 +120,12 @@ def run_eval(
     answer_s: list[float] = []
     end_to_end_s: list[float] = []
     items: list[dict[str, Any]] = []
+    mode_name = check_mode(mode)
+    strategy_name = check_strategy(strategy) if strategy else None
     for q in tqdm(questions, desc="questions", unit="q", disable=not progress, file=sys.stderr):
         gold = [str(g) for g in q.get("supporting_ids", [])]
         t0 = time.perf_counter()
-        ctx = engine.context(q["question"], mode=mode, strategy=strategy, k=RANK_DEPTH)
+        ctx = engine.context(q["question"], mode=mode_name, strategy=strategy_name, k=RANK_DEPTH)
         ranked = _passages(ctx.hits)
         retrieval_ms.append((time.perf_counter() - t0) * 1000)
         item: dict[str, Any] = {"id": q.get("id"), "question": q["question"],
@@ -135,7 +138,7 @@ def run_eval(
         if not retrieve_only:
             t1 = time.perf_counter()
             ctx.hits = ctx.hits[:k]  # the answer sees the top k of the same retrieval
-            answer = engine.ask(q["question"], mode=mode, k=k, brief=True, context=ctx)
+            answer = engine.ask(q["question"], mode=mode_name, k=k, brief=True, context=ctx)
             answer_s.append(time.perf_counter() - t1)
             end_to_end_s.append(time.perf_counter() - t0)
             scores["em"].append(exact_match(answer.answer, q["answers"]))

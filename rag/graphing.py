@@ -13,7 +13,7 @@ from graph.extract.llm import LLMExtractor
 from graph.store import GraphStore
 from graph.types import ChunkText
 from ingest.embedding import Embedder
-from ingest.store import Store
+from ingest.ports import ChunkStore
 from rag.generation.base import Generator, Message, complete
 
 GRAPH_MODES = ("fast", "llm", "off")
@@ -44,9 +44,8 @@ def llm_summariser(gen: Generator) -> Summarise:
 
 
 def builder_for(
-    store: Store,
     graph_store: GraphStore,
-    embedder: Embedder,
+    embedder: Callable[[], Embedder],
     mode: str,
     generator: Callable[[], Generator],
     llm_extract: str | None = None,
@@ -54,8 +53,8 @@ def builder_for(
     if mode not in GRAPH_MODES or mode == "off":
         raise ValueError(f"graph mode must be one of fast, llm (got {mode!r})")
 
-    def embed(texts: list[str]) -> np.ndarray:
-        return embedder.embed_passages(texts)
+    def embed(texts: list[str]) -> np.ndarray:  # the model loads only if a name is new
+        return embedder().embed_passages(texts)
 
     llm = None
     summarise = None
@@ -67,7 +66,7 @@ def builder_for(
 
 
 def sync_graph(
-    store: Store, builder: GraphBuilder, progress: Callable[[int, int], None] | None = None
+    store: ChunkStore, builder: GraphBuilder, progress: Callable[[int, int], None] | None = None
 ) -> SyncReport:
     def chunks_of(doc_id: str) -> list[ChunkText]:
         return [ChunkText(c.id, c.doc_id, c.text) for c in store.chunks_of(doc_id)]

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 from ingest.embedding import Embedder
-from ingest.keywords import keyword_tokens
-from ingest.store import Store
+from ingest.errors import ConfigError
+from ingest.ports import Scored, Store
 from ingest.types import ChunkHit, SearchFilter
+from rag.modes.registry import RETRIEVAL_METHODS
 
-METHODS = ("dense", "bm25", "hybrid")
+METHODS = RETRIEVAL_METHODS
 FUSIONS = ("score", "rrf")
 
 
@@ -19,27 +20,32 @@ class Retriever(Protocol):
 
 
 class DenseRetriever:
+    """e5 query vector → the store's dense index."""
+
     def __init__(self, store: Store, embedder: Embedder) -> None:
         self.store, self.embedder = store, embedder
 
-    def ranked(self, query: str, k: int, flt: SearchFilter | None) -> list[tuple[int, float]]:
-        allowed = self.store.allowed_rowids(flt)
-        index = self.store.vector_index()
-        return index.search(self.embedder.embed_query(query), k, allowed)
+    def ranked(self, query: str, k: int, flt: SearchFilter | None) -> list[Scored]:
+        return self.store.dense.search(self.embedder.embed_query(query), k, flt)
 
     def retrieve(self, query: str, k: int, flt: SearchFilter | None = None) -> list[ChunkHit]:
-        return self.store.hits(self.ranked(query, k, flt))
+        vec = self.embedder.embed_query(query)  # before the read: no lock held while embedding
+        with self.store.reading():
+            return self.store.chunks.hits(self.store.dense.search(vec, k, flt))
 
 
 class KeywordRetriever:
+    """The question's words → the store's BM25 keyword index."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def ranked(self, query: str, k: int, flt: SearchFilter | None) -> list[tuple[int, float]]:
-        return self.store.keyword_search(keyword_tokens(query), k, self.store.allowed_rowids(flt))
+    def ranked(self, query: str, k: int, flt: SearchFilter | None) -> list[Scored]:
+        return self.store.keywords.search(query, k, flt)
 
     def retrieve(self, query: str, k: int, flt: SearchFilter | None = None) -> list[ChunkHit]:
-        return self.store.hits(self.ranked(query, k, flt))
+        with self.store.reading():
+            return self.store.chunks.hits(self.ranked(query, k, flt))
 
 
 K = TypeVar("K", int, str)
@@ -59,8 +65,8 @@ def reciprocal_rank_fusion(
 
 
 def weighted_fusion(
-    dense: Sequence[tuple[int, float]], keyword: Sequence[tuple[int, float]], weight: float
-) -> list[tuple[int, float]]:
+    dense: Sequence[Scored], keyword: Sequence[Scored], weight: float
+) -> list[Scored]:
     """Cosine plus `weight` × BM25 scaled to [0, 1] by the best keyword score.
 
     A candidate only one retriever found gets the other's floor (the lowest dense score among
@@ -94,18 +100,21 @@ class HybridRetriever:
         fusion: str = "score",
     ) -> None:
         if fusion not in FUSIONS:
-            raise ValueError(f"unknown fusion {fusion!r}; choose one of {', '.join(FUSIONS)}")
+            raise ConfigError(f"unknown fusion {fusion!r}; choose one of {', '.join(FUSIONS)}")
         self.dense, self.keyword = dense, keyword
         self.weight, self.candidates, self.fusion = weight, candidates, fusion
 
     def retrieve(self, query: str, k: int, flt: SearchFilter | None = None) -> list[ChunkHit]:
         n = max(k, self.candidates)
-        dense, keyword = self.dense.ranked(query, n, flt), self.keyword.ranked(query, n, flt)
-        if self.fusion == "rrf":
-            fused = reciprocal_rank_fusion([dense, keyword])
-        else:
-            fused = weighted_fusion(dense, keyword, self.weight)
-        return self.dense.store.hits(fused[:k])
+        store = self.dense.store
+        vec = self.dense.embedder.embed_query(query)
+        with store.reading():  # both rankings and the hits from one generation
+            dense, keyword = store.dense.search(vec, n, flt), self.keyword.ranked(query, n, flt)
+            if self.fusion == "rrf":
+                fused = reciprocal_rank_fusion([dense, keyword])
+            else:
+                fused = weighted_fusion(dense, keyword, self.weight)
+            return store.chunks.hits(fused[:k])
 
 
 def make_retriever(
@@ -128,4 +137,4 @@ def make_retriever(
             candidates,
             fusion,
         )
-    raise ValueError(f"unknown retrieval method {method!r}; choose one of {', '.join(METHODS)}")
+    raise ConfigError(f"unknown retrieval method {method!r}; choose one of {', '.join(METHODS)}")

@@ -63,6 +63,8 @@ class Settings:
     fusion: str = "score"  # hybrid: "score" (cosine + weight × normalised BM25) or "rrf"
     bm25_weight: float = 0.05  # for fusion="score" (docs/benchmarks.md has the measurements)
     candidates: int = 50  # per retriever, before fusion
+    # store
+    write_wait: float = 5.0  # seconds a second writer waits for the store's lock
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from ingest.types import SearchFilter
@@ -14,7 +15,9 @@ from rag.types import Done, Retrieved, Source, Token
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
-    return Settings.from_env(store_dir=getattr(args, "store", None), **extra)
+    return Settings.from_env(
+        store_dir=getattr(args, "store", None), write_wait=getattr(args, "wait", None), **extra
+    )
 
 
 def _print_json(obj: Any) -> None:
@@ -121,9 +124,9 @@ def cmd_docs(args: argparse.Namespace) -> int:
             return 0
         for d in docs:
             print(f"{d.id}  {d.format:5} {d.n_chunks:5} chunks  {d.source}")
-        counts = engine.store.counts()
+        counts = engine.counts()
         print(
-            f"{counts['documents']} documents, {counts['chunks']} chunks in {engine.settings.store_dir}"
+            f"{counts.documents} documents, {counts.chunks} chunks in {engine.settings.store_dir}"
         )
     return 0
 
@@ -206,7 +209,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     with Engine(_settings(args)) as engine:
         kg = engine.graph()
         if args.graph_command == "stats":
-            stats = {**engine.store.counts(), **kg.stats()}
+            stats = {**asdict(engine.counts()), **kg.stats()}
             if args.json:
                 _print_json(stats)
             else:

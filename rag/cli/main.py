@@ -12,6 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from rag.modes.registry import DEFAULT_GRAPH_STRATEGY, GRAPH_STRATEGIES, MODE_NAMES
+
 EPILOG = """environment: RAG_STORE (store directory), RAG_HOME (cache root), RAG_MODELS_DIR,
 RAG_MODEL (generator: registry key or .gguf path), RAG_GENERATOR=openai with
 RAG_OPENAI_BASE_URL / RAG_OPENAI_MODEL / RAG_OPENAI_API_KEY, RAG_THREADS."""
@@ -23,13 +25,18 @@ def _parser() -> argparse.ArgumentParser:
         "--store", help="store directory (default: $RAG_STORE or ~/.local/share/rag/store)"
     )
     common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    writer = argparse.ArgumentParser(add_help=False)
+    writer.add_argument("--wait", type=float, metavar="SECONDS",
+                        help="wait this long for another writer to finish (default 5)")  # fmt: skip
 
     p = argparse.ArgumentParser(
         prog="rag", description="Answer questions over your own documents, offline.", epilog=EPILOG
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    ing = sub.add_parser("ingest", parents=[common], help="add files or folders to the store")
+    ing = sub.add_parser(
+        "ingest", parents=[common, writer], help="add files or folders to the store"
+    )
     ing.add_argument("paths", nargs="+", metavar="PATH")
     ing.add_argument(
         "--parser", choices=["builtin", "unstructured"], help="document parser backend"
@@ -42,11 +49,9 @@ def _parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question with citations")
     ask.add_argument("question")
-    ask.add_argument(
-        "--mode", default="rag", choices=["rag", "graph", "kag"], help="answering mode"
-    )
-    ask.add_argument("--graph-strategy", choices=["local", "global", "ppr", "hybrid"],
-                     help="with --mode graph (default hybrid)")  # fmt: skip
+    ask.add_argument("--mode", default="rag", choices=MODE_NAMES, help="answering mode")
+    ask.add_argument("--graph-strategy", choices=GRAPH_STRATEGIES,
+                     help=f"with --mode graph (default {DEFAULT_GRAPH_STRATEGY})")  # fmt: skip
     ask.add_argument("--k", type=int, help="passages to retrieve (default 5)")
     ask.add_argument("--retrieval", choices=["dense", "bm25", "hybrid"], help="default: hybrid")
     ask.add_argument("--retrieve-only", action="store_true", help="show passages, no generation")
@@ -60,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("docs", parents=[common], help="list the documents in the store")
     docs.add_argument("--json", action="store_true")
 
-    dele = sub.add_parser("delete", parents=[common], help="remove a document from the store")
+    dele = sub.add_parser(
+        "delete", parents=[common, writer], help="remove a document from the store"
+    )
     dele.add_argument("doc", metavar="DOC", help="document id (or prefix), path or file name")
 
     models = sub.add_parser("models", parents=[common], help="show or install model files")
@@ -88,8 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "dataset", metavar="DATASET_DIR", help="folder with corpus.jsonl and questions.jsonl"
     )
-    ev.add_argument("--mode", default="rag", choices=["rag", "graph", "kag"])
-    ev.add_argument("--graph-strategy", choices=["local", "global", "ppr", "hybrid"])
+    ev.add_argument("--mode", default="rag", choices=MODE_NAMES)
+    ev.add_argument("--graph-strategy", choices=GRAPH_STRATEGIES)
     ev.add_argument("--retrieval", choices=["dense", "bm25", "hybrid"], help="default: hybrid")
     ev.add_argument("--fusion", choices=["score", "rrf"], help="how hybrid fuses (default score)")
     ev.add_argument("--retrieve-only", action="store_true", help="skip generation (no EM/F1)")

@@ -7,19 +7,15 @@ reports go into the prompt as background notes, and the trace says what was matc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graph.search import EntityMatch, GraphIndex
 from ingest.types import SearchFilter
 from rag.generation.base import Message, complete
-from rag.modes.context import Context, chunk_hits
+from rag.modes.base import Context, Query, Services
+from rag.modes.registry import DEFAULT_GRAPH_STRATEGY, check_strategy
 from rag.retrieval import reciprocal_rank_fusion
 
-if TYPE_CHECKING:
-    from rag.engine import Engine
-
-STRATEGIES = ("local", "global", "ppr", "hybrid")
-DEFAULT_STRATEGY = "hybrid"
 GLOBAL_CANDIDATES = 6
 # hybrid chunk ranking : PageRank. PageRank alone ranks below hybrid retrieval on two of the
 # three benchmark sets, so it re-ranks rather than leads (docs/benchmarks.md has the runs).
@@ -46,28 +42,31 @@ def _relation_notes(index: GraphIndex, relations: Sequence[Any], limit: int) -> 
     ]
 
 
+def context(services: Services, query: Query) -> Context:
+    strategy = check_strategy(query.strategy or DEFAULT_GRAPH_STRATEGY)
+    return graph_context(
+        services, query.question, strategy, query.k or services.top_k, query.filters
+    )
+
+
 def graph_context(
-    engine: Engine, question: str, strategy: str, k: int, flt: SearchFilter | None
+    services: Services, question: str, strategy: str, k: int, flt: SearchFilter | None
 ) -> Context:
-    if strategy not in STRATEGIES:
-        raise ValueError(
-            f"unknown graph strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}"
-        )
-    index = engine.graph_index()
-    qvec = engine.embedder.embed_query(question)
+    index = services.graph_index()
+    qvec = services.embedder.embed_query(question)
     matches = index.match_entities(question, qvec)
     trace: list[dict[str, Any]] = [_match_trace(matches)]
     if strategy == "global":
-        return _global(engine, index, question, qvec, k, flt, trace)
+        return _global(services, index, question, qvec, k, flt, trace)
     local = index.local_search(matches)
     notes = _relation_notes(index, local.relations, 8)
     notes += [f"[{c.title}] {c.summary}" for c in local.reports[:2]]
     if strategy == "local":
-        hits = chunk_hits(engine, local.chunk_scores, k, flt)
+        hits = services.hits(local.chunk_scores, k, flt)
         if len(hits) < k:  # too few graph chunks: fill with plain retrieval
             seen = {h.chunk.id for h in hits}
             hits += [
-                h for h in engine.retrieve(question, k=k, filters=flt) if h.chunk.id not in seen
+                h for h in services.retrieve(question, k=k, filters=flt) if h.chunk.id not in seen
             ][: k - len(hits)]
         trace.append(
             {
@@ -77,18 +76,19 @@ def graph_context(
             }
         )
         return Context(hits, notes, trace)
-    dense = engine.retrieve(question, k=20, method="dense", filters=flt)
+    dense = services.retrieve(question, k=20, method="dense", filters=flt)
     ppr = index.ppr_rank(matches, [(h.chunk.id, h.score) for h in dense])
     trace.append(
         {"step": "ppr", "seeds": len(matches) + len(dense), "top": [c for c, _ in ppr[:k]]}
     )
     if strategy == "ppr":
-        return Context(chunk_hits(engine, ppr, k, flt), notes[:4], trace)
+        return Context(services.hits(ppr, k, flt), notes[:4], trace)
     chunk_rank = [
-        (h.chunk.id, h.score) for h in engine.retrieve(question, k=50, method="hybrid", filters=flt)
+        (h.chunk.id, h.score)
+        for h in services.retrieve(question, k=50, method="hybrid", filters=flt)
     ]
     fused = reciprocal_rank_fusion([chunk_rank, ppr[:50]], weights=HYBRID_WEIGHTS)
-    hits = chunk_hits(engine, fused, k, flt)
+    hits = services.hits(fused, k, flt)
     trace.append(
         {"step": "fuse", "with": "hybrid chunk retrieval", "chunks": [h.chunk.id for h in hits]}
     )
@@ -96,7 +96,7 @@ def graph_context(
 
 
 def _global(
-    engine: Engine, index: GraphIndex, question: str, qvec: Any, k: int,
+    services: Services, index: GraphIndex, question: str, qvec: Any, k: int,
     flt: SearchFilter | None, trace: list[dict[str, Any]],
 ) -> Context:  # fmt: skip
     """Map: rate the nearest community reports for relevance; reduce: answer from the best."""
@@ -108,7 +108,9 @@ def _global(
              "the question. Answer with JSON."},
             {"role": "user", "content": f"Question: {question}\nReport: {report.summary}"},
         ]  # fmt: skip
-        score = _score(complete(engine.generator, messages, max_tokens=16, json_schema=RATE_SCHEMA))
+        score = _score(
+            complete(services.generator, messages, max_tokens=16, json_schema=RATE_SCHEMA)
+        )
         rated.append((score + sim, report))
     rated.sort(key=lambda t: (-t[0], t[1].id))
     best = [r for s, r in rated[:3] if s > 0]
@@ -123,7 +125,7 @@ def _global(
     for eid in members:
         for cid in index.kg.entities[eid].chunk_ids:
             votes[cid] = votes.get(cid, 0.0) + 1.0
-    hits = chunk_hits(engine, sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])), k, flt)
+    hits = services.hits(sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])), k, flt)
     return Context(hits, [f"[{r.title}] {r.summary}" for r in best], trace)
 
 

@@ -13,18 +13,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ingest.types import ChunkHit, SearchFilter
 from rag.generation.base import Message, complete
-from rag.modes.context import Context, chunk_hits, passing
+from rag.modes.base import Context, Query, Services
 from rag.modes.kag_ops import OpError, compare, compute, count, items
 from rag.modes.kag_plan import PLAN_SCHEMA, PLANNER, Plan, PlanError, Step, parse_plan
 from rag.prompting import detect_language
 from rag.retrieval import reciprocal_rank_fusion
-
-if TYPE_CHECKING:
-    from rag.engine import Engine
 
 STEP_K = 3
 STEP_K_POOL = 50  # hybrid candidates that the graph's entity passages are picked from
@@ -36,18 +33,22 @@ IRCOT_SCHEMA: dict[str, Any] = {
 }  # fmt: skip
 
 
-def kag_context(engine: Engine, question: str, k: int, flt: SearchFilter | None) -> Context:
+def context(services: Services, query: Query) -> Context:
+    return kag_context(services, query.question, query.k or services.top_k, query.filters)
+
+
+def kag_context(services: Services, question: str, k: int, flt: SearchFilter | None) -> Context:
     lang = detect_language(question)
     messages: list[Message] = [
         {"role": "system", "content": PLANNER[lang]},
         {"role": "user", "content": question},
     ]
-    reply = complete(engine.generator, messages, max_tokens=400, json_schema=PLAN_SCHEMA)
+    reply = complete(services.generator, messages, max_tokens=400, json_schema=PLAN_SCHEMA)
     try:
         plan = parse_plan(reply)
     except PlanError as e:
-        return ircot(engine, question, flt, reason=str(e))
-    return execute(engine, plan, flt, direct=engine.retrieve(question, k=k, filters=flt))
+        return ircot(services, question, flt, reason=str(e))
+    return execute(services, plan, flt, direct=services.retrieve(question, k=k, filters=flt))
 
 
 def _substitute(text: str, results: list[str]) -> str:
@@ -61,7 +62,7 @@ def _substitute(text: str, results: list[str]) -> str:
 
 
 def _short_answer(
-    engine: Engine, question: str, hits: list[ChunkHit], notes: Sequence[str] = ()
+    services: Services, question: str, hits: list[ChunkHit], notes: Sequence[str] = ()
 ) -> str:
     """A few words answering a sub-question from its evidence, or "unknown"."""
     if not hits and not notes:
@@ -72,61 +73,61 @@ def _short_answer(
          "(a name, number or date). If the text does not say, answer: unknown."},
         {"role": "user", "content": f"Text:\n{context}\n\nQuestion: {question}"},
     ]  # fmt: skip
-    lines = complete(engine.generator, messages, max_tokens=48).strip().splitlines()
+    lines = complete(services.generator, messages, max_tokens=48).strip().splitlines()
     return lines[0].strip() if lines else "unknown"
 
 
 def _retrieve(
-    engine: Engine, question: str, flt: SearchFilter | None
+    services: Services, question: str, flt: SearchFilter | None
 ) -> tuple[list[ChunkHit], str]:
     """Graph first: passages mentioning the entities the sub-question names, best first.
 
     The graph says which passages are about the named entities; hybrid retrieval orders them
     by the sub-question. Without a known entity, or to fill up, plain hybrid retrieval.
     """
-    index = engine.graph_index()
+    index = services.graph_index()
     named = [m for m in index.match_entities(question, None) if m.how == "name"]
-    ranked = engine.retrieve(question, k=STEP_K_POOL, filters=flt)
+    ranked = services.retrieve(question, k=STEP_K_POOL, filters=flt)
     if not named:
         return ranked[:STEP_K], "chunks"
     about = {cid for m in named for cid in m.entity.chunk_ids}
     hits = [h for h in ranked if h.chunk.id in about][:STEP_K]
     if len(hits) < STEP_K:  # the entity's passages that the text search ranked low or missed
         missing = sorted(about - {h.chunk.id for h in hits})
-        hits += chunk_hits(engine, [(c, 0.0) for c in missing], STEP_K - len(hits), flt)
+        hits += services.hits([(c, 0.0) for c in missing], STEP_K - len(hits), flt)
     seen = {h.chunk.id for h in hits}
     hits += [h for h in ranked if h.chunk.id not in seen][: STEP_K - len(hits)]
     return hits, "graph: " + ", ".join(m.entity.name for m in named)
 
 
 def _run(
-    engine: Engine, step: Step, results: list[str], flt: SearchFilter | None
+    services: Services, step: Step, results: list[str], flt: SearchFilter | None
 ) -> tuple[str, list[ChunkHit], str]:
     inputs = [results[j - 1] for j in step.inputs]
     if step.op == "retrieve":
         q = _substitute(step.question, results)
-        hits, source = _retrieve(engine, q, flt)
-        return _short_answer(engine, q, hits), hits, source
+        hits, source = _retrieve(services, q, flt)
+        return _short_answer(services, q, hits), hits, source
     if step.op == "follow":
         name = _substitute(step.entity, results)
-        kg = engine.graph_index().kg
+        kg = services.graph_index().kg
         entity = kg.find(name)
         if entity is None:
-            hits = engine.retrieve(f"{name}", k=STEP_K, filters=flt)
+            hits = services.retrieve(f"{name}", k=STEP_K, filters=flt)
             return (
-                _short_answer(engine, step.question or f"What is related to {name}?", hits),
+                _short_answer(services, step.question or f"What is related to {name}?", hits),
                 hits,
                 "chunks",
             )
         # only relations stated in passages the search filter lets through
         every = kg.relations_of(entity.id)
-        ok = passing(engine, {c for rel, _ in every for c in rel.chunk_ids}, flt)
+        ok = services.passing({c for rel, _ in every for c in rel.chunk_ids}, flt)
         related = [(rel, o) for rel, o in every if any(c in ok for c in rel.chunk_ids)][:8]
         # one passage per relation, each passage once; only those cited are loaded
         stated = dict.fromkeys(next(c for c in rel.chunk_ids if c in ok) for rel, _ in related)
         return (
             ", ".join(other.name for _, other in related),
-            engine.store.hits([(ok[c], 1.0) for c in stated][:STEP_K]),
+            services.hits([(c, 1.0) for c in stated], STEP_K, flt),
             f"graph: relations of {entity.name}",
         )
     if step.op == "filter":
@@ -142,11 +143,11 @@ def _run(
         return (str(int(value)) if value.is_integer() else f"{value:.4g}"), [], "python"
     # deduce: reason over what the earlier steps found
     notes = [f"#{i}: {r}" for i, r in enumerate(results, start=1)]
-    return _short_answer(engine, _substitute(step.question, results), [], notes), [], "model"
+    return _short_answer(services, _substitute(step.question, results), [], notes), [], "model"
 
 
 def execute(
-    engine: Engine, plan: Plan, flt: SearchFilter | None, direct: Sequence[ChunkHit] = ()
+    services: Services, plan: Plan, flt: SearchFilter | None, direct: Sequence[ChunkHit] = ()
 ) -> Context:
     """Run the plan's steps in order; the evidence is every step's passages interleaved.
 
@@ -159,7 +160,7 @@ def execute(
     trace: list[dict[str, Any]] = [{"step": "plan", "steps": [s.model_dump() for s in plan.steps]}]
     for i, step in enumerate(plan.steps, start=1):
         try:
-            result, hits, source = _run(engine, step, results, flt)
+            result, hits, source = _run(services, step, results, flt)
         except OpError as e:
             result, hits, source = f"(step failed: {e})", [], "error"
         results.append(result)
@@ -182,14 +183,14 @@ def _interleave(rankings: Sequence[Sequence[ChunkHit]]) -> list[ChunkHit]:
     return [by_id[cid] for cid, _ in fused]
 
 
-def ircot(engine: Engine, question: str, flt: SearchFilter | None, reason: str) -> Context:
+def ircot(services: Services, question: str, flt: SearchFilter | None, reason: str) -> Context:
     """Interleave retrieval with short reasoning steps until the model says it is done."""
     trace: list[dict[str, Any]] = [{"step": "fallback", "strategy": "ircot", "reason": reason}]
     evidence: dict[str, ChunkHit] = {}
     thoughts: list[str] = []
     query = question
     for round_ in range(1, IRCOT_ROUNDS + 1):
-        for h in engine.retrieve(query, k=STEP_K, filters=flt):
+        for h in services.retrieve(query, k=STEP_K, filters=flt):
             evidence.setdefault(h.chunk.id, h)
         passages = "\n".join(h.chunk.text for h in evidence.values())
         messages: list[Message] = [
@@ -198,7 +199,7 @@ def ircot(engine: Engine, question: str, flt: SearchFilter | None, reason: str) 
             {"role": "user", "content": f"Passages:\n{passages}\n\nThoughts so far: {' '.join(thoughts)}"
              f"\n\nQuestion: {question}"},
         ]  # fmt: skip
-        reply = complete(engine.generator, messages, max_tokens=200, json_schema=IRCOT_SCHEMA)
+        reply = complete(services.generator, messages, max_tokens=200, json_schema=IRCOT_SCHEMA)
         try:
             step = json.loads(reply)
             thought, nxt, done = str(step["thought"]), str(step["next_query"]), bool(step["done"])

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ingest.embedding import HashingEmbedder
-from ingest.store import Store
+from ingest.store import EmbeddedStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +46,7 @@ def _count_docs(store: Path) -> int:
 
 def _check_consistent(store_dir: Path) -> int:
     emb = HashingEmbedder()
-    store = Store(store_dir, embedder_name=emb.name, dim=emb.dim, create=False)
+    store = EmbeddedStore(store_dir, embedder_name=emb.name, dim=emb.dim, create=False)
     try:
         with sqlite3.connect(store_dir / "store.sqlite") as db:
             bad = db.execute(
@@ -66,8 +66,8 @@ def _check_consistent(store_dir: Path) -> int:
                 "WHERE e.text_hash IS NULL"
             ).fetchone()[0]
             assert unembedded == 0
-        assert len(store.vector_index()) == chunks
-        return len(store.documents())
+        assert len(store.dense) == chunks
+        return len(store.chunks.documents())
     finally:
         store.close()
 

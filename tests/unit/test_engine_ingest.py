@@ -23,11 +23,11 @@ def test_demo_corpus_ingests_every_format(fake_engine: Engine, demo_dir: Path) -
 
 def test_reingesting_unchanged_files_is_a_no_op(fake_engine: Engine, demo_dir: Path) -> None:
     fake_engine.ingest([demo_dir])
-    gen = fake_engine.store.generation()
+    gen = fake_engine.store.chunks.generation()
     again = fake_engine.ingest([demo_dir])
     assert again.count("unchanged") == len(again.results) > 0
     assert again.chunks_written == 0
-    assert fake_engine.store.generation() == gen
+    assert fake_engine.store.chunks.generation() == gen
 
 
 def test_changed_file_replaces_its_chunks(fake_engine: Engine, tmp_path: Path) -> None:

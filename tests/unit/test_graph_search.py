@@ -18,7 +18,7 @@ PASSAGES = {
 
 def _chunk(engine: Engine, key: str) -> str:
     doc = next(d for d in engine.documents() if d.source == key)
-    return engine.store.chunks_of(doc.id)[0].id
+    return engine.chunks(doc.id)[0].id
 
 
 def test_ppr_reaches_the_second_hop_and_keeps_the_dense_order(fake_engine: Engine) -> None:

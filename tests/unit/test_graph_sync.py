@@ -70,7 +70,7 @@ def test_graph_is_linked_to_chunks_and_persisted(tmp_path: Path, demo_dir: Path)
     store = tmp_path / "kb"
     with _engine(store) as engine:
         engine.ingest([demo_dir])
-        chunk_ids = {c.id for d in engine.documents() for c in engine.store.chunks_of(d.id)}
+        chunk_ids = {c.id for d in engine.documents() for c in engine.chunks(d.id)}
         kg = engine.graph()
         assert kg.entities and all(set(e.chunk_ids) <= chunk_ids for e in kg.entities.values())
         grpo = kg.find("grpo")

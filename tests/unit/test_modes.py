@@ -86,7 +86,7 @@ def test_kag_executes_a_hand_written_plan_exactly(engine_with) -> None:  # type:
         {"op": "follow", "entity": "GRPO"},
         {"op": "count", "inputs": [5]},
     ]})  # fmt: skip
-    ctx = execute(engine, plan, None)
+    ctx = execute(engine.services, plan, None)
     results = [t["result"] for t in ctx.trace[1:]]
     assert results[:4] == ["16 bytes", "2 GiB", "16 bytes", "16002"]
     assert results[5] == str(len(results[4].split(", ")))
@@ -98,13 +98,13 @@ def test_kag_executes_a_hand_written_plan_exactly(engine_with) -> None:  # type:
 
 def test_kag_follow_keeps_to_the_search_filter(engine_with) -> None:  # type: ignore[no-untyped-def]
     plan = Plan.model_validate({"steps": [{"op": "follow", "entity": "GRPO"}]})
-    unfiltered = execute(engine_with(), plan, None)
+    unfiltered = execute(engine_with().services, plan, None)
     assert any("alignment_rlhf" not in h.document.source for h in unfiltered.hits)
-    only = execute(engine_with(), plan, SearchFilter(path_glob="*alignment_rlhf*"))
+    only = execute(engine_with().services, plan, SearchFilter(path_glob="*alignment_rlhf*"))
     assert only.hits and all("alignment_rlhf" in h.document.source for h in only.hits)
     assert only.trace[1]["result"] != unfiltered.trace[1]["result"]
     # the fine-tuning overview never mentions GRPO: no relation, no passage
-    none = execute(engine_with(), plan, SearchFilter(path_glob="*finetuning_overview*"))
+    none = execute(engine_with().services, plan, SearchFilter(path_glob="*finetuning_overview*"))
     assert none.hits == [] and none.trace[1]["result"] == ""
 
 

@@ -1,0 +1,157 @@
+"""The embedded `ChunkStore`: documents, chunks and the embedding cache in SQLite.
+
+Chunks have an integer rowid besides their content-hash id because FTS5 and FAISS key rows by
+integers; the rowid never leaves `ingest.store`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ingest.ports import Scored, StoreCounts
+from ingest.store.database import Database, filter_sql
+from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter
+
+DOC_COLS = "id, source, name, title, format, content_hash, size, n_chunks, ingested_at"
+CHUNK_COLS = "rowid, id, doc_id, ordinal, text, text_hash, heading_path, page, kind, n_tokens"
+_JOINED = (
+    f"SELECT c.{CHUNK_COLS.replace(', ', ', c.')}, d.{DOC_COLS.replace(', ', ', d.')} "
+    "FROM chunks c JOIN documents d ON d.id = c.doc_id"
+)
+
+
+def _doc(row: Sequence[Any]) -> DocumentInfo:
+    return DocumentInfo(*row)
+
+
+def _chunk(row: Sequence[Any]) -> Chunk:
+    _, cid, doc_id, ordinal, text, text_hash, path, page, kind, n_tokens = row
+    return Chunk(
+        cid, doc_id, ordinal, text, text_hash, tuple(json.loads(path)), page, kind, n_tokens
+    )
+
+
+class SqliteChunkStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def generation(self) -> int:
+        return self._db.generation()
+
+    def counts(self) -> StoreCounts:
+        docs = self._db.rows("SELECT COUNT(*) FROM documents")[0][0]
+        chunks = self._db.rows("SELECT COUNT(*) FROM chunks")[0][0]
+        return StoreCounts(int(docs), int(chunks))
+
+    def documents(self) -> list[DocumentInfo]:
+        return [_doc(r) for r in self._db.rows(f"SELECT {DOC_COLS} FROM documents ORDER BY source")]
+
+    def document(self, doc_id: str) -> DocumentInfo | None:
+        rows = self._db.rows(f"SELECT {DOC_COLS} FROM documents WHERE id = ?", (doc_id,))
+        return _doc(rows[0]) if rows else None
+
+    def document_by_source(self, source: str) -> DocumentInfo | None:
+        rows = self._db.rows(f"SELECT {DOC_COLS} FROM documents WHERE source = ?", (source,))
+        return _doc(rows[0]) if rows else None
+
+    def find_documents(self, ref: str) -> list[DocumentInfo]:
+        docs = self.documents()
+        for match in (
+            lambda d: d.id == ref or d.source == ref,
+            lambda d: len(ref) >= 6 and d.id.startswith(ref),
+            lambda d: d.name == ref,
+            lambda d: fnmatch.fnmatch(d.source, ref),
+        ):
+            found = [d for d in docs if match(d)]
+            if found:
+                return found
+        return []
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        rows = self._db.rows(
+            f"SELECT {CHUNK_COLS} FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc_id,)
+        )
+        return [_chunk(r) for r in rows]
+
+    def hits(self, scored: Sequence[Scored]) -> list[ChunkHit]:
+        if not scored:
+            return []
+        rows = self._db.rows(
+            f"{_JOINED} WHERE c.id IN (SELECT value FROM json_each(?))",
+            (json.dumps([cid for cid, _ in scored]),),
+        )
+        by_id = {r[1]: (_chunk(r[:10]), _doc(r[10:])) for r in rows}
+        return [ChunkHit(*by_id[cid], s) for cid, s in scored if cid in by_id]
+
+    def passing(self, chunk_ids: Iterable[str], flt: SearchFilter | None) -> set[str]:
+        cond, args = filter_sql(flt)
+        rows = self._db.rows(
+            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id "
+            f"WHERE c.id IN (SELECT value FROM json_each(?)) AND {cond}",
+            [json.dumps(list(chunk_ids)), *args],
+        )
+        return {r[0] for r in rows}
+
+    def missing_vectors(self, text_hashes: Iterable[str]) -> set[str]:
+        wanted = set(text_hashes)
+        have = {
+            r[0]
+            for r in self._db.rows(
+                "SELECT text_hash FROM embeddings WHERE text_hash IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted(wanted)),),
+            )
+        }
+        return wanted - have
+
+    # --- inside the store's write transaction ----------------------------------------------
+
+    @staticmethod
+    def source_doc(db: sqlite3.Connection, source: str) -> str | None:
+        row = db.execute("SELECT id FROM documents WHERE source = ?", (source,)).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def insert(
+        db: sqlite3.Connection,
+        doc: DocumentInfo,
+        chunks: Sequence[Chunk],
+        vectors: Mapping[str, np.ndarray],
+    ) -> list[int]:
+        """Write the document, its chunks and new vectors; returns the chunks' rowids."""
+        db.execute(f"INSERT INTO documents({DOC_COLS}) VALUES (?,?,?,?,?,?,?,?,?)", (
+            doc.id, doc.source, doc.name, doc.title, doc.format, doc.content_hash,
+            doc.size, doc.n_chunks, doc.ingested_at))  # fmt: skip
+        db.executemany(
+            "INSERT OR IGNORE INTO embeddings VALUES (?, ?)",
+            [(h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()],
+        )
+        rowids: list[int] = []
+        for c in chunks:
+            cur = db.execute(
+                f"INSERT INTO chunks({CHUNK_COLS}) VALUES (NULL,?,?,?,?,?,?,?,?,?)",
+                (c.id, c.doc_id, c.ordinal, c.text, c.text_hash,
+                 json.dumps(list(c.heading_path), ensure_ascii=False), c.page, c.kind, c.n_tokens),
+            )  # fmt: skip
+            rowids.append(int(cur.lastrowid or 0))
+        return rowids
+
+    @staticmethod
+    def delete(db: sqlite3.Connection, doc_id: str) -> list[int]:
+        """Remove the document and its chunks; returns the rowids they had."""
+        rowids = [r[0] for r in db.execute("SELECT rowid FROM chunks WHERE doc_id = ?", (doc_id,))]
+        db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+        db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        return rowids
+
+    @staticmethod
+    def gc_embeddings(db: sqlite3.Connection) -> None:
+        """Drop vectors no chunk refers to any more (shared text keeps its vector)."""
+        db.execute("DELETE FROM embeddings WHERE text_hash NOT IN (SELECT text_hash FROM chunks)")

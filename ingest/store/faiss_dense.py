@@ -1,0 +1,127 @@
+"""The embedded `DenseIndex`: FAISS over the vectors SQLite holds, cached per generation.
+
+The FAISS file (`vectors-<generation>.faiss`) is a cache derived from the SQLite rows. An index
+is good for exactly one generation: a reader whose snapshot is at another generation than the
+cached index (another process wrote) rebuilds it from its snapshot's rows, and our own writes
+update the cached index in place while readers are held off (see `database.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ingest.ports import Scored
+from ingest.store.database import Database, filter_sql
+from ingest.types import SearchFilter
+from ingest.vector_index import FaissIndex, VectorIndex
+
+log = logging.getLogger(__name__)
+
+
+class FaissDenseIndex:
+    def __init__(self, db: Database, root: Path, dim: int) -> None:
+        self._db, self._root, self._dim = db, root, dim
+        self._index: VectorIndex | None = None
+        self._gen = -1
+        self._lock = threading.Lock()  # one rebuild at a time; the cache swaps whole
+
+    def search(self, query: np.ndarray, k: int, flt: SearchFilter | None = None) -> list[Scored]:
+        with self._db.snapshot():
+            allowed: set[int] | None = None
+            if flt is not None and not flt.empty:
+                cond, args = filter_sql(flt)
+                allowed = {r[0] for r in self._db.rows(
+                    f"SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {cond}",
+                    args)}  # fmt: skip
+            ranked = self.index().search(query, k, allowed)
+            return self._ids(ranked)
+
+    def _ids(self, ranked: Sequence[tuple[int, float]]) -> list[Scored]:
+        rows = dict(self._db.rows(
+            "SELECT rowid, id FROM chunks WHERE rowid IN (SELECT value FROM json_each(?))",
+            (json.dumps([r for r, _ in ranked]),)))  # fmt: skip
+        return [(rows[r], s) for r, s in ranked if r in rows]
+
+    def index(self) -> VectorIndex:
+        """The index for the caller's generation: cached in memory, on disk, or rebuilt."""
+        gen = self._db.generation()
+        with self._lock:
+            if self._index is not None and self._gen == gen:
+                return self._index
+            path = self._root / f"vectors-{gen}.faiss"
+            try:
+                index: VectorIndex = FaissIndex.load(path)
+            except (OSError, RuntimeError):  # absent, or replaced by a newer generation
+                index = self._rebuild()
+                self._save_rebuilt(index, path)
+            if gen >= self._gen:  # never let an older snapshot's rebuild replace a newer cache
+                self._index, self._gen = index, gen
+            return index
+
+    def __len__(self) -> int:
+        with self._db.snapshot():
+            return len(self.index())
+
+    def _vectors(self, rowids: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        sql = (
+            "SELECT c.rowid, e.vector FROM chunks c JOIN embeddings e ON e.text_hash = c.text_hash"
+        )
+        args: list[str] = []
+        if rowids is not None:
+            sql += " WHERE c.rowid IN (SELECT value FROM json_each(?))"
+            args.append(json.dumps(list(rowids)))
+        rows = self._db.rows(sql, args)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        return ids, vecs.reshape(len(rows), self._dim)
+
+    def _rebuild(self) -> VectorIndex:
+        index = FaissIndex(self._dim)
+        ids, vecs = self._vectors(None)
+        index.add(ids, vecs)
+        return index
+
+    # --- after our own write, with readers held off -------------------------------------------
+
+    def follow(self, gen_before: int, removed: Sequence[int], added: Sequence[int]) -> None:
+        """Bring the cached index from `gen_before` to the next generation, not rebuild it."""
+        with self._lock:
+            if self._index is None or self._gen != gen_before:
+                self._index, self._gen = None, -1
+                return
+            self._index.remove(removed)
+            if added:
+                self._index.add(*self._vectors(added))
+            self._gen = gen_before + 1
+
+    def _save_rebuilt(self, index: VectorIndex, path: Path) -> None:
+        """Keep a rebuild for the next process, unless a write has made it stale meanwhile."""
+        try:
+            if self._db.generation() == int(path.stem.split("-")[1]):
+                index.save(path)
+        except OSError as e:  # a read-only store still answers; it just rebuilds each time
+            log.info("could not cache the vector index at %s: %s", path, e)
+
+    def save(self, build: bool = True) -> None:
+        """After a write: save the index for the current generation, drop older files.
+
+        With `build` False (a delete, which needs no vectors) only an index already in memory
+        is saved; otherwise the next reader rebuilds it from SQLite and caches it."""
+        with self._db.snapshot():
+            gen = self._db.generation()
+            target = self._root / f"vectors-{gen}.faiss"
+            with self._lock:
+                index = self._index if self._gen == gen else None
+            if index is None and build and not target.exists():
+                index = self.index()
+            if index is not None and not target.exists():
+                index.save(target)
+        for old in self._root.glob("vectors-*.faiss"):
+            if old != target:
+                old.unlink(missing_ok=True)
