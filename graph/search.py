@@ -19,10 +19,12 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from graph.builder import entity_has_vector
 from graph.communities import report_vector_text
 from graph.extract.fast import sentence_entities
 from graph.knowledge_graph import KnowledgeGraph
 from graph.names import name_key
+from graph.resolution import EmbedNames
 from graph.store import GraphStore
 from graph.types import Community, Entity, Relation
 from ingest.hashing import content_id
@@ -51,11 +53,15 @@ class LocalEvidence:
 class GraphIndex:
     """The knowledge graph plus vectors of its entity names and community reports."""
 
-    def __init__(self, store: GraphStore) -> None:
+    def __init__(self, store: GraphStore, embed: EmbedNames | None = None) -> None:
+        """`embed` fills in the vectors a rebuild without the embedder left out (after a
+        `rag delete`, which loads no model); they are cached in the store for the next load."""
         self.kg = KnowledgeGraph.load(store)
         names = [e.name for e in self.kg.entities.values()]
         report_texts = {c.id: t for c in self.kg.communities if (t := report_vector_text(c))}
         vecs = store.vectors([content_id(t) for t in names + list(report_texts.values())])
+        if embed is not None:
+            vecs.update(self._missing_vectors(store, embed, vecs, list(report_texts.values())))
         self._entity_ids = [e.id for e in self.kg.entities.values() if content_id(e.name) in vecs]
         self._entity_vecs = _stack(
             [vecs[content_id(self.kg.entities[i].name)] for i in self._entity_ids]
@@ -68,6 +74,23 @@ class GraphIndex:
         self._report_vecs = _stack([vecs[content_id(report_texts[c.id])] for c in self._reports])
         self._bipartite: nx.Graph | None = None
         self._walk: _Walk | None = None
+
+    def _missing_vectors(
+        self, store: GraphStore, embed: EmbedNames, have: dict[str, np.ndarray], reports: list[str]
+    ) -> dict[str, np.ndarray]:
+        degree: dict[str, int] = {}
+        for r in self.kg.relations.values():
+            degree[r.source] = degree.get(r.source, 0) + 1
+            degree[r.target] = degree.get(r.target, 0) + 1
+        wanted = [e.name for e in self.kg.entities.values()
+                  if entity_has_vector(e, degree.get(e.id, 0))] + reports  # fmt: skip
+        missing = sorted({content_id(t): t for t in wanted if content_id(t) not in have}.items())
+        if not missing:
+            return {}
+        vectors = embed([t for _, t in missing])
+        new = {h: np.asarray(v, np.float32) for (h, _), v in zip(missing, vectors, strict=True)}
+        store.put_vectors(new)
+        return new
 
     def match_entities(
         self, question: str, query_vec: np.ndarray | None, k: int = 8

@@ -275,7 +275,8 @@ class Engine:
         gen = self.graph_store.generation()
         with self._lock:
             if self._graph_index is None or self._graph_index[0] != gen:
-                self._graph_index = (gen, GraphIndex(self.graph_store))
+                embed = self.embedder.embed_passages  # vectors a model-less rebuild left out
+                self._graph_index = (gen, GraphIndex(self.graph_store, embed))
             return self._graph_index[1]
 
     def graph(self) -> KnowledgeGraph:

@@ -7,7 +7,8 @@ a diff; a change meant to alter behaviour regenerates the file with
     GOLDEN_UPDATE=1 pytest tests/unit/test_golden_pipeline.py
 
 and the diff goes into the commit for review. Chunk and document ids hash the absolute source
-path, so they are written as `file#ordinal` and `file`, and paths as `<demo>/file`.
+path, so they are written as `file#ordinal` and `file`, and paths as `<demo>/file`; the corpus is
+ingested from a fixed copy so that ties between equal scores break the same way everywhere.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from rag.generation.scripted import ScriptedGenerator
 from rag.settings import Settings
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "pipeline.json"
+CORPUS_COPY = Path(tempfile.gettempdir()) / "rag-golden-corpus"
 
 KAG_PLAN = {
     "steps": [
@@ -68,10 +72,20 @@ def _engine(store: Path, gen: ScriptedGenerator) -> Engine:
 
 
 @pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> Path:
+def demo_copy(demo_dir: Path) -> Path:
+    """The demo corpus at a fixed path: ids hash the source path, and where ids tie (equal
+    scores) their order decides, so the checkout's location must not enter them."""
+    copy = CORPUS_COPY / "demo"
+    shutil.rmtree(CORPUS_COPY, ignore_errors=True)
+    shutil.copytree(demo_dir, copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory, demo_copy: Path) -> Path:
     store = tmp_path_factory.mktemp("golden") / "kb"
     with _engine(store, ScriptedGenerator("unused")) as engine:
-        engine.ingest([demo_dir])
+        engine.ingest([demo_copy])
     return store
 
 
@@ -145,8 +159,8 @@ def _messages(messages: list[Message]) -> list[dict[str, str]]:
     return [{"role": m["role"], "content": m["content"]} for m in messages]
 
 
-def test_pipeline_matches_the_golden_file(demo_store: Path, demo_dir: Path) -> None:
-    got = json.loads(json.dumps(_pipeline(demo_store, demo_dir), ensure_ascii=False))
+def test_pipeline_matches_the_golden_file(demo_store: Path, demo_copy: Path) -> None:
+    got = json.loads(json.dumps(_pipeline(demo_store, demo_copy), ensure_ascii=False))
     if os.environ.get("GOLDEN_UPDATE") or not GOLDEN.exists():
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
         GOLDEN.write_text(json.dumps(got, ensure_ascii=False, indent=1) + "\n", "utf-8")
