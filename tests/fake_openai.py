@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -66,13 +66,16 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 words = [extraction_reply(body["messages"][-1]["content"])]
             else:
                 words = [w + " " for w in state.reply.split(" ")[: body.get("max_tokens") or None]]
+            with suppress(BrokenPipeError, ConnectionResetError):  # a client killed mid-reply
+                self._stream(body["model"], words)
+
+        def _stream(self, model: str, words: list[str]) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
             for word in words:
                 chunk = {
-                    "id": "c1", "object": "chat.completion.chunk", "created": 0,
-                    "model": body["model"],
+                    "id": "c1", "object": "chat.completion.chunk", "created": 0, "model": model,
                     "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
                 }  # fmt: skip
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
