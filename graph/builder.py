@@ -194,6 +194,8 @@ class GraphBuilder:
         assert self.llm is not None
         fast = {e.chunk_id: e for e in self.store.extractions_of(doc.doc_id)}
         order = [c for c in doc.chunks if c.chunk_id in todo]
+        if not order:  # a plan naming no chunk of the document must not keep it unfinished
+            self.store.put_extractions(doc.doc_id, [], done_by=self._name)
         for n, chunk in enumerate(order, 1):
             result = self.llm.extractor.extract([chunk])[0]
             keep = result if result.entities else fast[chunk.chunk_id]  # empty: keep the fast one
