@@ -1,10 +1,16 @@
 """Persistence of the graph: `graph.sqlite` beside the chunk store.
 
-Two layers: per-chunk extractions (the expensive part, written once per document in one
-transaction) and the resolved graph (entities, relations, mentions, communities) rebuilt
-from them in one transaction whenever documents come or go. A crash between the two leaves
-the old resolved graph, and the next sync redoes the rest: the graph tracks which documents
-it has, and `rag` reconciles that set with the chunk store's.
+Two layers: per-chunk extractions (the expensive part, committed a batch of chunks at a time
+so a killed ingest resumes where it stopped) and the resolved graph (entities, relations,
+mentions, communities) rebuilt from them in one transaction whenever documents come or go.
+
+A document is in `graph_docs` ("done") only once every chunk of it holds its final
+extraction; until then its rows are partial and `extractions()` — what the resolved graph is
+built from — leaves them out. `llm_pending` is the plan of an LLM run: the chunks still to
+send to the LLM, written once the fast pass is stored, each row settled in the transaction
+that stores that chunk's result. `meta.stale` says the resolved graph lags the done
+documents (set when one is finished or removed, cleared by `replace_graph`), so a crash
+between extraction and resolution is repaired by the next sync.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,10 +33,13 @@ DB_FILE = "graph.sqlite"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('generation', '0');
+INSERT OR IGNORE INTO meta VALUES ('stale', '0');
 CREATE TABLE IF NOT EXISTS graph_docs(doc_id TEXT PRIMARY KEY, extractor TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS extractions(
   chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, extractor TEXT NOT NULL, payload TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS extractions_doc ON extractions(doc_id);
+CREATE TABLE IF NOT EXISTS llm_pending(chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS llm_pending_doc ON llm_pending(doc_id);
 CREATE TABLE IF NOT EXISTS entities(
   id TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, description TEXT NOT NULL,
   aliases TEXT NOT NULL);
@@ -94,24 +103,75 @@ class GraphStore:
     # --- extraction layer ------------------------------------------------------------------
 
     def doc_ids(self) -> set[str]:
+        """The documents that are done: all their chunks hold their final extraction."""
         return {r[0] for r in self._rows("SELECT doc_id FROM graph_docs")}
 
-    def put_doc(self, doc_id: str, extractor: str, extractions: Sequence[Extraction]) -> None:
+    def unfinished_doc_ids(self) -> set[str]:
+        """Documents with stored extractions that are not done (an interrupted sync)."""
+        rows = self._rows(
+            "SELECT DISTINCT doc_id FROM extractions WHERE doc_id NOT IN (SELECT doc_id FROM graph_docs) "
+            "UNION SELECT doc_id FROM llm_pending WHERE doc_id NOT IN (SELECT doc_id FROM graph_docs)"
+        )
+        return {r[0] for r in rows}
+
+    def put_extractions(
+        self, doc_id: str, extractions: Sequence[Extraction], *, done_by: str | None = None
+    ) -> None:
+        """Store these chunks' extractions (settling their `llm_pending` rows) in one
+        transaction; with `done_by`, the document is done in the same one.
+
+        Marking done never deletes other rows of the document: its chunk ids hash the
+        document id, and a document's chunks are written once, so every stored row of
+        `doc_id` is a chunk of it."""
         with self._tx() as db:
-            db.execute("DELETE FROM extractions WHERE doc_id = ?", (doc_id,))
             db.executemany(
                 "INSERT OR REPLACE INTO extractions VALUES (?, ?, ?, ?)",
                 [(e.chunk_id, doc_id, e.extractor, _payload(e)) for e in extractions],
             )
-            db.execute("INSERT OR REPLACE INTO graph_docs VALUES (?, ?)", (doc_id, extractor))
+            db.executemany(
+                "DELETE FROM llm_pending WHERE chunk_id = ?", [(e.chunk_id,) for e in extractions]
+            )
+            if done_by is not None:
+                db.execute("DELETE FROM llm_pending WHERE doc_id = ?", (doc_id,))
+                db.execute("INSERT OR REPLACE INTO graph_docs VALUES (?, ?)", (doc_id, done_by))
+                db.execute("UPDATE meta SET value = '1' WHERE key = 'stale'")
+
+    def plan_refinement(self, chosen: Mapping[str, Iterable[str]]) -> None:
+        """Record, for each document, the chunks still to send to the LLM (one transaction)."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO llm_pending VALUES (?, ?)",
+                [(c, doc_id) for doc_id, chunk_ids in chosen.items() for c in chunk_ids],
+            )
+
+    def pending_refinement(self, doc_id: str) -> set[str]:
+        """The chunks of `doc_id` an interrupted LLM run planned and has not yet refined."""
+        return {
+            r[0] for r in self._rows("SELECT chunk_id FROM llm_pending WHERE doc_id = ?", (doc_id,))
+        }
 
     def remove_doc(self, doc_id: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM extractions WHERE doc_id = ?", (doc_id,))
+            db.execute("DELETE FROM llm_pending WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM graph_docs WHERE doc_id = ?", (doc_id,))
+            db.execute("UPDATE meta SET value = '1' WHERE key = 'stale'")
 
     def extractions(self) -> list[Extraction]:
-        rows = self._rows("SELECT chunk_id, extractor, payload FROM extractions ORDER BY chunk_id")
+        """The extractions of the documents that are done — what the resolved graph is built
+        from, so a half-extracted document never shows in it."""
+        rows = self._rows(
+            "SELECT e.chunk_id, e.extractor, e.payload FROM extractions e "
+            "JOIN graph_docs g ON g.doc_id = e.doc_id ORDER BY e.chunk_id"
+        )
+        return [_extraction(*r) for r in rows]
+
+    def extractions_of(self, doc_id: str) -> list[Extraction]:
+        """Every stored extraction of one document, done or not (what a resumed sync has)."""
+        rows = self._rows(
+            "SELECT chunk_id, extractor, payload FROM extractions WHERE doc_id = ? ORDER BY chunk_id",
+            (doc_id,),
+        )
         return [_extraction(*r) for r in rows]
 
     # --- resolved layer --------------------------------------------------------------------
@@ -141,9 +201,14 @@ class GraphStore:
             db.execute(
                 "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
             )
+            db.execute("UPDATE meta SET value = '0' WHERE key = 'stale'")
 
     def generation(self) -> int:
         return int(self._rows("SELECT value FROM meta WHERE key = 'generation'")[0][0])
+
+    def needs_rebuild(self) -> bool:
+        """True when documents were finished or removed since the resolved graph was built."""
+        return self._rows("SELECT value FROM meta WHERE key = 'stale'")[0][0] == "1"
 
     def entities(self) -> list[Entity]:
         chunks: dict[str, list[str]] = {}
