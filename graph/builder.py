@@ -24,7 +24,7 @@ from graph.communities import Summarise, build_communities, report_vector_text
 from graph.extract.base import Extractor
 from graph.resolution import EmbedNames, resolve
 from graph.store import GraphStore
-from graph.types import ChunkText, Entity
+from graph.types import ChunkText, Community, Entity, Relation
 from ingest.hashing import content_id
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,18 @@ class _Ticker:
             self.progress(self.done, self.total)
 
 
+def vector_texts(
+    entities: Sequence[Entity], relations: Sequence[Relation], communities: Sequence[Community]
+) -> list[str]:
+    """The texts graph search matches questions against: names worth a vector, report heads."""
+    degree: dict[str, int] = {}
+    for r in relations:
+        degree[r.source] = degree.get(r.source, 0) + 1
+        degree[r.target] = degree.get(r.target, 0) + 1
+    names = [e.name for e in entities if entity_has_vector(e, degree.get(e.id, 0))]
+    return names + [t for c in communities if (t := report_vector_text(c))]
+
+
 @dataclass(frozen=True)
 class SyncReport:
     added: int
@@ -104,9 +116,12 @@ class GraphBuilder:
         llm: LLMBudget | None = None,
         embed: EmbedNames | None = None,
         summarise: Summarise | None = None,
+        vectors_now: bool = True,
     ) -> None:
+        """`vectors_now=False` leaves the vectors of new entity names and reports to the next
+        `GraphIndex` load: a delete then rebuilds the graph without loading the embedder."""
         self.store, self.extractor, self.llm = store, extractor, llm
-        self.embed, self.summarise = embed, summarise
+        self.embed, self.summarise, self.vectors_now = embed, summarise, vectors_now
 
     def sync(
         self, present: set[str], chunks_of: ChunksOf, progress: Progress | None = None
@@ -212,14 +227,8 @@ class GraphBuilder:
         )
         if fresh:
             self.store.put_reports(fresh)
-        if embed is not None:
-            degree: dict[str, int] = {}
-            for r in resolved.relations:
-                degree[r.source] = degree.get(r.source, 0) + 1
-                degree[r.target] = degree.get(r.target, 0) + 1
-            names = [e.name for e in resolved.entities if entity_has_vector(e, degree.get(e.id, 0))]
-            reports = [t for c in communities if (t := report_vector_text(c))]
-            embed(names + reports)
+        if embed is not None and self.vectors_now:
+            embed(vector_texts(resolved.entities, resolved.relations, communities))
         self.store.replace_graph(resolved.entities, resolved.relations, communities)
         return len(resolved.entities), len(resolved.relations), len(communities)
 

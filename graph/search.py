@@ -19,7 +19,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from graph.builder import entity_has_vector
+from graph.builder import vector_texts
 from graph.communities import report_vector_text
 from graph.extract.fast import sentence_entities
 from graph.knowledge_graph import KnowledgeGraph
@@ -61,7 +61,7 @@ class GraphIndex:
         report_texts = {c.id: t for c in self.kg.communities if (t := report_vector_text(c))}
         vecs = store.vectors([content_id(t) for t in names + list(report_texts.values())])
         if embed is not None:
-            vecs.update(self._missing_vectors(store, embed, vecs, list(report_texts.values())))
+            vecs.update(self._missing_vectors(store, embed, vecs))
         self._entity_ids = [e.id for e in self.kg.entities.values() if content_id(e.name) in vecs]
         self._entity_vecs = _stack(
             [vecs[content_id(self.kg.entities[i].name)] for i in self._entity_ids]
@@ -76,14 +76,12 @@ class GraphIndex:
         self._walk: _Walk | None = None
 
     def _missing_vectors(
-        self, store: GraphStore, embed: EmbedNames, have: dict[str, np.ndarray], reports: list[str]
+        self, store: GraphStore, embed: EmbedNames, have: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
-        degree: dict[str, int] = {}
-        for r in self.kg.relations.values():
-            degree[r.source] = degree.get(r.source, 0) + 1
-            degree[r.target] = degree.get(r.target, 0) + 1
-        wanted = [e.name for e in self.kg.entities.values()
-                  if entity_has_vector(e, degree.get(e.id, 0))] + reports  # fmt: skip
+        kg = self.kg
+        wanted = vector_texts(
+            list(kg.entities.values()), list(kg.relations.values()), kg.communities
+        )
         missing = sorted({content_id(t): t for t in wanted if content_id(t) not in have}.items())
         if not missing:
             return {}

@@ -253,8 +253,13 @@ class Engine:
                 self._graph_store = GraphStore(self.settings.store_dir)
             return self._graph_store
 
-    def sync_graph(self, progress: GraphProgress | None = None) -> SyncReport | None:
-        """Extract new documents into the graph and drop deleted ones (no-op when graph=off)."""
+    def sync_graph(
+        self, progress: GraphProgress | None = None, *, vectors_now: bool = True
+    ) -> SyncReport | None:
+        """Extract new documents into the graph and drop deleted ones (no-op when graph=off).
+
+        `vectors_now=False` (after a delete) leaves new name and report vectors to the next
+        graph search, so deleting loads no model."""
         if self.settings.graph == "off":
             return None
         from rag.graphing import builder_for, sync_graph
@@ -263,7 +268,7 @@ class Engine:
         store = self.store
         builder = builder_for(
             self.graph_store, lambda: self.embedder, s.graph, lambda: self.generator,
-            s.llm_extract,
+            s.llm_extract, vectors_now,
         )  # fmt: skip
         with store.writing(s.write_wait):
             return sync_graph(store.chunks, builder, progress)
@@ -311,7 +316,7 @@ class Engine:
         with store.writing(self.settings.write_wait):
             for doc in found:
                 store.delete_document(doc.id)
-        self.sync_graph()
+        self.sync_graph(vectors_now=False)
         return found
 
     # --- retrieval and answers ---------------------------------------------------------------

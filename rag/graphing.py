@@ -49,6 +49,7 @@ def builder_for(
     mode: str,
     generator: Callable[[], Generator],
     llm_extract: str | None = None,
+    vectors_now: bool = True,
 ) -> GraphBuilder:
     if mode not in GRAPH_MODES or mode == "off":
         raise ValueError(f"graph mode must be one of fast, llm (got {mode!r})")
@@ -62,7 +63,8 @@ def builder_for(
         gen = generator()
         llm = LLMBudget(LLMExtractor(gen), parse_budget(llm_extract))
         summarise = llm_summariser(gen)
-    return GraphBuilder(graph_store, FastExtractor(), llm=llm, embed=embed, summarise=summarise)
+    return GraphBuilder(graph_store, FastExtractor(), llm=llm, embed=embed, summarise=summarise,
+                        vectors_now=vectors_now)  # fmt: skip
 
 
 def sync_graph(
