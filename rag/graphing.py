@@ -15,19 +15,16 @@ from graph.types import ChunkText
 from ingest.embedding import Embedder
 from ingest.store import Store
 from rag.generation.base import Generator, Message, complete
+from rag.settings import llm_extract_budget
 
 GRAPH_MODES = ("fast", "llm", "off")
 
 
 def parse_budget(spec: str | None) -> int | None:
-    """ "top:N" → N chunks for the LLM extractor; "all" or None → every chunk."""
-    if spec in (None, "", "all"):
-        return None
-    assert spec is not None
-    kind, _, n = spec.partition(":")
-    if kind != "top" or not n.isdigit() or int(n) < 1:
-        raise ValueError(f"--llm-extract takes 'all' or 'top:N', not {spec!r}")
-    return int(n)
+    """ "top:N" → N chunks for the LLM extractor; "all" or None → every chunk.
+
+    Settings already rejects a bad spec; this stays for callers that hold only the string."""
+    return llm_extract_budget(spec)
 
 
 def llm_summariser(gen: Generator) -> Summarise:
