@@ -122,8 +122,11 @@ class Settings:
         values: dict[str, Any] = {
             "store_dir": default_store_dir(env), "cache_dir": cache, "models_dir": cache / "models",
         }  # fmt: skip
+        given = {k: v for k, v in overrides.items() if v is not None}
         taken: dict[str, str] = {}  # field → the variable its value came from
         for f in fields(cls):
+            if f.name in given:  # an override wins, so a bad variable under it does not matter
+                continue
             var = env_var(f.name)
             if f.name == "openai_api_key" and not env.get(var):
                 var = "OPENAI_API_KEY"  # the name the OpenAI client itself reads
@@ -132,10 +135,7 @@ class Settings:
                 taken[f.name] = var
         if values.get("openai_base_url") and "generator" not in taken:
             values["generator"] = "openai"
-        given = {k: v for k, v in overrides.items() if v is not None}
         values.update(given)
-        for name in given:
-            taken.pop(name, None)
         try:
             return cls(**values)
         except ConfigError as e:

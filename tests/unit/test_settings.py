@@ -151,8 +151,8 @@ def test_a_bad_override_or_change_names_the_field() -> None:
 
 
 def test_an_override_replaces_a_bad_variable() -> None:
-    s = Settings.from_env({**HOME, "RAG_GRAPH": "bogus"}, graph="off")
-    assert s.graph == "off"
+    s = Settings.from_env({**HOME, "RAG_GRAPH": "bogus", "RAG_TOP_K": "five"}, graph="off", top_k=3)
+    assert (s.graph, s.top_k) == ("off", 3)
 
 
 def test_path_changes_become_paths() -> None:
