@@ -1,9 +1,10 @@
 """Ingestion: files (or text records) → parsed documents → chunks → vectors → the store.
 
 Unchanged sources are skipped by content hash; a changed source replaces its document; a file
-that fails to parse is reported and the batch goes on. Embedding is batched across documents
-(small documents would otherwise be embedded one at a time), then each document is written in
-its own transaction.
+that fails to parse is reported and the batch goes on, while an error that is not about one
+file (a parser backend or model that is not installed) stops the batch with one message.
+Embedding is batched across documents (small documents would otherwise be embedded one at a
+time), then each document is written in its own transaction.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Literal
 
 from ingest.chunking import ChunkingConfig, chunk_document, indexed_text
 from ingest.embedding import Embedder
-from ingest.errors import DocumentError, UnsupportedFormat
+from ingest.errors import DocumentError, RagError, UnsupportedFormat
 from ingest.hashing import content_id, file_digest
-from ingest.loaders import SUPPORTED_EXTENSIONS, load_document
+from ingest.loaders import SUPPORTED_EXTENSIONS, load_document, require_parser
 from ingest.ports import Store
 from ingest.types import Block, Chunk, DocumentInfo, ParsedDocument
 
@@ -130,6 +131,7 @@ class Ingestor:
         self.config = config or IngestConfig()
 
     def ingest_paths(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
+        require_parser(self.config.parser)
         files, ignored = discover(Path(p) for p in paths)
         report = self._run(((str(f.resolve()), f) for f in files), len(files), progress)
         report.ignored = ignored
@@ -160,6 +162,8 @@ class Ingestor:
                     log.warning("%s", e)
                     finish(FileResult(source, "failed", error=str(e)))
                     continue
+                except RagError:  # not about this file (a missing backend, model or store):
+                    raise  # the next file would fail the same way, so stop with one message
                 except Exception as e:  # a bug on one file must not lose the rest of the batch
                     log.exception("internal error on %s", source)
                     name = Path(source).name

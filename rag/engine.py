@@ -22,14 +22,16 @@ from graph.store import GraphStore
 from ingest.chunking import ChunkingConfig
 from ingest.embedding import Embedder, HashingEmbedder
 from ingest.errors import ConfigError, DocumentNotFound, EmbedderMismatch
+from ingest.loaders import require_parser
 from ingest.pipeline import IngestConfig, Ingestor, IngestReport, Progress, TextRecord
 from ingest.ports import Store, StoreCounts
 from ingest.store import EmbeddedStore
 from ingest.store.manifest import read_embedder
 from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter
 from rag.answering import stream_answer
+from rag.choices import RetrievalMethod
 from rag.generation.base import Generator, Message
-from rag.modes.base import Context, Query, QueryOptions, RetrievalMethod
+from rag.modes.base import Context, Query, QueryOptions
 from rag.modes.registry import DEFAULT_GRAPH_STRATEGY, check_method, check_strategy, mode
 from rag.services import StoreServices
 from rag.settings import Settings
@@ -225,6 +227,7 @@ class Engine:
         """Ingest files and folders; unchanged files are skipped, changed ones replaced.
 
         Unless settings.graph is "off", the knowledge graph is then brought in step."""
+        require_parser(self.settings.parser)  # a missing backend fails before a store exists
         store = self._open_store(create=True)
         ingestor = Ingestor(store, self.embedder, self._ingest_config)
         report = ingestor.ingest_paths([Path(p) for p in paths], progress)
@@ -238,6 +241,7 @@ class Engine:
         graph_progress: GraphProgress | None = None,
     ) -> IngestReport:
         """Ingest documents given as text (key, title, text); the key is their source."""
+        require_parser(self.settings.parser)
         store = self._open_store(create=True)
         ingestor = Ingestor(store, self.embedder, self._ingest_config)
         report = ingestor.ingest_records(records, len(records), progress)

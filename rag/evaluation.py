@@ -28,6 +28,7 @@ RANK_DEPTH = 20  # chunks retrieved to rank passages for recall and MRR
 
 class DatasetError(RagError):
     code = "bad_dataset"
+    http_status = 422
 
 
 def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:

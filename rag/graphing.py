@@ -13,21 +13,18 @@ from graph.extract.llm import LLMExtractor
 from graph.store import GraphStore
 from graph.types import ChunkText
 from ingest.embedding import Embedder
+from ingest.errors import ConfigError
 from ingest.ports import ChunkStore
+from rag.choices import GRAPH_MODES
 from rag.generation.base import Generator, Message, complete
-
-GRAPH_MODES = ("fast", "llm", "off")
+from rag.settings import llm_extract_budget
 
 
 def parse_budget(spec: str | None) -> int | None:
-    """ "top:N" → N chunks for the LLM extractor; "all" or None → every chunk."""
-    if spec in (None, "", "all"):
-        return None
-    assert spec is not None
-    kind, _, n = spec.partition(":")
-    if kind != "top" or not n.isdigit() or int(n) < 1:
-        raise ValueError(f"--llm-extract takes 'all' or 'top:N', not {spec!r}")
-    return int(n)
+    """ "top:N" → N chunks for the LLM extractor; "all" or None → every chunk.
+
+    Settings already rejects a bad spec; this stays for callers that hold only the string."""
+    return llm_extract_budget(spec)
 
 
 def llm_summariser(gen: Generator) -> Summarise:
@@ -52,7 +49,7 @@ def builder_for(
     vectors_now: bool = True,
 ) -> GraphBuilder:
     if mode not in GRAPH_MODES or mode == "off":
-        raise ValueError(f"graph mode must be one of fast, llm (got {mode!r})")
+        raise ConfigError(f"graph mode must be one of fast, llm (got {mode!r})", setting="graph")
 
     def embed(texts: list[str]) -> np.ndarray:  # the model loads only if a name is new
         return embedder().embed_passages(texts)

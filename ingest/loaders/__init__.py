@@ -74,6 +74,17 @@ def load_document(
     return document
 
 
+def require_parser(parser: str) -> None:
+    """Fail before a batch starts when `parser` cannot run at all (unknown, or its optional
+    package missing): that is one message for the whole batch, not one failed line per file."""
+    if parser not in PARSERS:
+        raise ValueError(f"unknown parser {parser!r}; choose one of {', '.join(PARSERS)}")
+    if parser == "unstructured":
+        from ingest.loaders.unstructured_backend import require_unstructured
+
+        require_unstructured()
+
+
 def _parse(path: Path, extension: str, parser: str) -> ParsedDocument:
     module_name, function, label = _LOADERS[extension]
     if parser == "unstructured":

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,14 @@ from ingest.loaders.builder import BlockBuilder
 from ingest.types import ParsedDocument
 
 _SKIPPED = frozenset({"Header", "Footer", "PageBreak", "PageNumber"})  # page furniture
+NOT_INSTALLED = "the 'unstructured' parser is not installed: pip install 'rag-kg[unstructured]'"
+
+
+def require_unstructured() -> None:
+    """Raise MissingDependency unless `unstructured` can be imported, without importing it
+    (that takes seconds): a batch checks once, before its first file."""
+    if importlib.util.find_spec("unstructured") is None:
+        raise MissingDependency(NOT_INSTALLED)
 
 
 def load_with_unstructured(path: Path) -> ParsedDocument:
@@ -22,9 +31,7 @@ def load_with_unstructured(path: Path) -> ParsedDocument:
     try:
         from unstructured.partition.auto import partition
     except ImportError as exc:
-        raise MissingDependency(
-            "the 'unstructured' parser is not installed: pip install 'rag-kg[unstructured]'"
-        ) from exc
+        raise MissingDependency(NOT_INSTALLED) from exc
     elements = [e for e in partition(filename=str(path)) if _category(e) not in _SKIPPED]
     out = BlockBuilder()
     # unstructured yields one element per list item; consecutive items make one list block.

@@ -204,7 +204,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ingest.errors import RagError
+    from ingest.errors import EntityNotFound
 
     with Engine(_settings(args)) as engine:
         kg = engine.graph()
@@ -218,7 +218,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
         elif args.graph_command == "show":
             entity = kg.find(args.entity)
             if entity is None:
-                raise RagError(f"no entity {args.entity!r} in the graph; see `rag graph export`")
+                raise EntityNotFound(
+                    f"no entity {args.entity!r} in the graph; see `rag graph export`"
+                )
             rels = kg.relations_of(entity.id)
             if args.json:
                 _print_json({

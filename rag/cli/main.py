@@ -1,7 +1,12 @@
 """`rag` — argument parsing and error translation; each command lives in rag/cli/commands.py.
 
-Only argparse is imported at start-up so `rag --help` stays fast; a command imports what it
-needs when it runs.
+Only argparse and the choice lists (rag/choices.py, typing only) are imported at start-up so
+`rag --help` stays fast; a command imports what it needs when it runs.
+
+Errors are translated here and nowhere else: the project's own errors (RagError) print one
+line and exit 2 when the caller asked for something invalid (UsageError, ConfigError) or 1
+when the operation failed; anything else is a bug, reported as an internal error (exit 1)
+rather than dressed up as a usage mistake. `-v` adds the traceback to either.
 """
 
 from __future__ import annotations
@@ -10,13 +15,17 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
+from rag.choices import FUSIONS, GRAPH_MODES, PARSERS, RETRIEVAL_METHODS
 from rag.modes.registry import DEFAULT_GRAPH_STRATEGY, GRAPH_STRATEGIES, MODE_NAMES
 
 EPILOG = """environment: RAG_STORE (store directory), RAG_HOME (cache root), RAG_MODELS_DIR,
 RAG_MODEL (generator: registry key or .gguf path), RAG_GENERATOR=openai with
-RAG_OPENAI_BASE_URL / RAG_OPENAI_MODEL / RAG_OPENAI_API_KEY, RAG_THREADS."""
+RAG_OPENAI_BASE_URL / RAG_OPENAI_MODEL / RAG_OPENAI_API_KEY, RAG_THREADS; every other setting
+as RAG_<SETTING> (RAG_TOP_K, RAG_GRAPH, RAG_RETRIEVAL, RAG_BM25_WEIGHT, …; see README).
+exit codes: 0 done, 1 the operation failed, 2 bad usage or a bad setting."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,12 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         "ingest", parents=[common, writer], help="add files or folders to the store"
     )
     ing.add_argument("paths", nargs="+", metavar="PATH")
-    ing.add_argument(
-        "--parser", choices=["builtin", "unstructured"], help="document parser backend"
-    )
-    ing.add_argument(
-        "--graph", choices=["fast", "llm", "off"], help="knowledge graph (default fast)"
-    )
+    ing.add_argument("--parser", choices=PARSERS, help="document parser backend")
+    ing.add_argument("--graph", choices=GRAPH_MODES, help="knowledge graph (default fast)")
     ing.add_argument("--llm-extract", metavar="all|top:N", help="with --graph llm: which chunks")
     ing.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -53,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--graph-strategy", choices=GRAPH_STRATEGIES,
                      help=f"with --mode graph (default {DEFAULT_GRAPH_STRATEGY})")  # fmt: skip
     ask.add_argument("--k", type=int, help="passages to retrieve (default 5)")
-    ask.add_argument("--retrieval", choices=["dense", "bm25", "hybrid"], help="default: hybrid")
+    ask.add_argument("--retrieval", choices=RETRIEVAL_METHODS, help="default: hybrid")
     ask.add_argument("--retrieve-only", action="store_true", help="show passages, no generation")
     ask.add_argument("--json", action="store_true", help="print one JSON object (schema: README)")
     ask.add_argument("--model", help="generator: registry key or path to a .gguf file")
@@ -97,8 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--mode", default="rag", choices=MODE_NAMES)
     ev.add_argument("--graph-strategy", choices=GRAPH_STRATEGIES)
-    ev.add_argument("--retrieval", choices=["dense", "bm25", "hybrid"], help="default: hybrid")
-    ev.add_argument("--fusion", choices=["score", "rrf"], help="how hybrid fuses (default score)")
+    ev.add_argument("--retrieval", choices=RETRIEVAL_METHODS, help="default: hybrid")
+    ev.add_argument("--fusion", choices=FUSIONS, help="how hybrid fuses (default score)")
     ev.add_argument("--retrieve-only", action="store_true", help="skip generation (no EM/F1)")
     ev.add_argument("--limit", type=int, help="only the first N questions")
     ev.add_argument("--predictions", metavar="FILE",
@@ -109,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", parents=[common], help="measure ingest speed, memory, latency")
     bench.add_argument("datasets", nargs="+", metavar="DATASET_DIR")
     bench.add_argument("--chunk-tokens", type=int, default=64, help="small chunks → more of them")
-    bench.add_argument("--graph", choices=["fast", "llm", "off"], default="off",
+    bench.add_argument("--graph", choices=GRAPH_MODES, default="off",
                        help="also build the knowledge graph and time it")  # fmt: skip
     bench.add_argument("--json", action="store_true")
     return p
@@ -121,23 +126,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    from ingest.errors import RagError
+    from ingest.errors import RagError, UsageError
     from rag.cli import commands
 
     try:
         return int(getattr(commands, f"cmd_{args.command}")(args))
     except RagError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        _error(str(e), verbose=args.verbose)
+        return 2 if isinstance(e, UsageError) else 1
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug: say so, rather than pass it off as the user's mistake
+        hint = "" if args.verbose else " (run with -v for the traceback)"
+        _error(f"internal error: {type(e).__name__}: {e}{hint}", verbose=args.verbose)
+        return 1
+
+
+def _error(message: str, *, verbose: bool) -> None:
+    """One line on stderr; under -v the traceback comes first, so the line stays last."""
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    print("error: " + " ".join(message.split()), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ from ingest.errors import RagError
 
 
 class GenerationError(RagError):
+    """The model could not be loaded or the endpoint failed; 503 because the request was fine."""
+
     code = "generation_failed"
+    http_status = 503
 
 
 class Message(TypedDict):

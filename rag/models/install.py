@@ -30,6 +30,7 @@ Say = Callable[[str], None]
 
 class InstallFailed(RagError):
     code = "install_failed"
+    http_status = 503
 
 
 def pip_download(packages: tuple[str, ...], dest: Path) -> None:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 from ingest.embedding import Embedder
 from ingest.ports import Scored
 from ingest.types import ChunkHit, SearchFilter
+from rag.choices import GraphStrategy, ModeName, RetrievalMethod
 from rag.generation.base import Generator
-from rag.modes.registry import GraphStrategy, ModeName, RetrievalMethod
 
 if TYPE_CHECKING:
     from graph.search import GraphIndex

@@ -1,8 +1,14 @@
-"""The Python half of KAG: counting, comparing and arithmetic over step results."""
+"""The Python half of KAG: counting, comparing and arithmetic over step results.
+
+The expressions come from a language model, so arithmetic is checked as it goes: a division by
+zero, a result too large for a float, an exponent beyond MAX_EXPONENT or an expression nested
+too deep is an OpError, which the KAG executor records as a failed step in the trace.
+"""
 
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import re
 from collections.abc import Callable, Sequence
@@ -12,6 +18,10 @@ _BINARY: dict[type, Callable[[float, float], float]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
     ast.Div: operator.truediv, ast.Pow: operator.pow,
 }  # fmt: skip
+# far beyond any exponent a question needs (squares, compound interest over a century), and
+# small enough that no power is slow or silently huge
+MAX_EXPONENT = 1000
+MAX_EXPRESSION = 500  # characters after #n are replaced; a plan's arithmetic is one line
 
 
 class OpError(ValueError):
@@ -22,7 +32,10 @@ def first_number(text: str) -> float:
     m = _NUMBER.search(text.replace("，", ","))
     if not m:
         raise OpError(f"no number in {text!r}")
-    return float(m.group().replace(",", ""))
+    value = float(m.group().replace(",", ""))
+    if not math.isfinite(value):
+        raise OpError(f"the number in {text[:40]!r} is too large")
+    return value
 
 
 def items(text: str) -> list[str]:
@@ -61,18 +74,43 @@ def compute(expression: str, results: Sequence[str]) -> float:
         return repr(first_number(results[n - 1]))
 
     source = re.sub(r"#(\d+)", number, expression)
+    if len(source) > MAX_EXPRESSION:
+        raise OpError(f"expression is longer than {MAX_EXPRESSION} characters")
     try:
-        tree = ast.parse(source, mode="eval")
-    except SyntaxError as e:
+        return _eval(ast.parse(source, mode="eval").body)
+    except SyntaxError as e:  # also a literal too long for int(): Python refuses to parse it
         raise OpError(f"cannot parse {expression!r}") from e
-    return _eval(tree.body)
+    except RecursionError as e:
+        raise OpError(f"{expression!r} is nested too deeply") from e
 
 
 def _eval(node: ast.expr) -> float:
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return float(node.value)
+        return _finite(node.value)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        return float(_BINARY[type(node.op)](_eval(node.left), _eval(node.right)))
+        left, right = _eval(node.left), _eval(node.right)
+        if isinstance(node.op, ast.Div) and right == 0:
+            raise OpError("division by zero")
+        if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
+            raise OpError(f"exponent {right:g} is beyond ±{MAX_EXPONENT}")
+        try:
+            value = _BINARY[type(node.op)](left, right)
+        except OverflowError as e:
+            raise OpError("result is too large") from e
+        if isinstance(value, complex):  # a fractional power of a negative number
+            raise OpError(f"({left:g}) ** {right:g} is not a real number")
+        return _finite(value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return -_eval(node.operand)
     raise OpError("only numbers and + - * / ** are allowed")
+
+
+def _finite(value: float) -> float:
+    """`value` as a float; inf or nan means the arithmetic left the range of real results."""
+    try:
+        out = float(value)
+    except OverflowError as e:  # an int literal beyond float range
+        raise OpError("number is too large") from e
+    if not math.isfinite(out):
+        raise OpError("result is too large")
+    return out

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING
 
 from ingest.errors import ConfigError
+from rag.choices import (
+    GRAPH_STRATEGIES,
+    MODE_NAMES,
+    RETRIEVAL_METHODS,
+    GraphStrategy,
+    ModeName,
+    RetrievalMethod,
+)
 
 if TYPE_CHECKING:
     from rag.modes.base import Context, Query, Services
 
-ModeName = Literal["rag", "graph", "kag"]
-GraphStrategy = Literal["local", "global", "ppr", "hybrid"]
-RetrievalMethod = Literal["dense", "bm25", "hybrid"]
+__all__ = ["GRAPH_STRATEGIES", "MODES", "MODE_NAMES", "RETRIEVAL_METHODS", "ModeSpec"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,8 @@ MODES: dict[str, ModeSpec] = {
     "graph": ModeSpec(
         "graph", "Graph RAG",
         "entities, relations and community reports from the knowledge graph, then passages",
-        "rag.modes.graph:context", strategies=get_args(GraphStrategy), default_strategy="hybrid",
+        "rag.modes.graph:context", strategies=("local", "global", "ppr", "hybrid"),
+        default_strategy="hybrid",
     ),
     "kag": ModeSpec(
         "kag", "KAG",
@@ -49,10 +56,7 @@ MODES: dict[str, ModeSpec] = {
         "rag.modes.kag:context",
     ),
 }  # fmt: skip
-MODE_NAMES: tuple[str, ...] = tuple(MODES)
-GRAPH_STRATEGIES: tuple[str, ...] = get_args(GraphStrategy)
 DEFAULT_GRAPH_STRATEGY: GraphStrategy = "hybrid"
-RETRIEVAL_METHODS: tuple[str, ...] = get_args(RetrievalMethod)
 
 
 def mode(name: str) -> ModeSpec:
@@ -81,4 +85,5 @@ def check_strategy(name: str) -> GraphStrategy:
     return name  # type: ignore[return-value]
 
 
-assert get_args(ModeName) == MODE_NAMES, "MODES and ModeName list the same modes"
+assert tuple(MODES) == MODE_NAMES, "MODES and rag.choices.ModeName list the same modes"
+assert MODES["graph"].strategies == GRAPH_STRATEGIES

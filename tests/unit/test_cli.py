@@ -3,11 +3,14 @@ OpenAI-compatible endpoint standing in for the model server."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.fake_openai import fake_openai
 
@@ -96,3 +99,77 @@ def test_models_lists_what_is_missing(tmp_path: Path) -> None:
     rows = json.loads(out.stdout)["models"]
     assert {r["key"] for r in rows} == {"qwen2.5-1.5b", "smollm2-135m", "embedder"}
     assert all(not r["installed"] and r["install"].startswith("rag models install") for r in rows)
+
+
+def test_a_bad_setting_is_usage_and_stops_before_the_store(tmp_path: Path, demo_dir: Path) -> None:
+    store = tmp_path / "kb"
+    env = {"RAG_EMBEDDER": "hashing", "RAG_STORE": str(store), "RAG_GRAPH": "bogus"}
+    out = rag("ingest", str(demo_dir), env=env)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "error: RAG_GRAPH='bogus' is not a valid graph mode; choose one of fast, llm, off"
+    ]
+    assert not store.exists()
+    out = rag("ask", "q", env={**env, "RAG_GRAPH": "off", "RAG_TOP_K": "five"})
+    assert (out.returncode, out.stderr) == (2, "error: RAG_TOP_K='five' is not a whole number\n")
+
+
+def test_verbose_adds_the_traceback_to_a_reported_error(tmp_path: Path) -> None:
+    out = rag(
+        "ask", "what?", "-v", "--store", str(tmp_path / "kb"), env={"RAG_EMBEDDER": "hashing"}
+    )
+    assert out.returncode == 1
+    assert "Traceback (most recent call last)" in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith(f"error: no store at {tmp_path / 'kb'}")
+
+
+def test_an_unexpected_exception_is_an_internal_error_not_usage(
+    tmp_path: Path, demo_dir: Path
+) -> None:
+    env = {"RAG_EMBEDDER": "hashing", "RAG_STORE": str(tmp_path / "kb")}
+    assert rag("ingest", str(demo_dir / "finetuning_overview.md"), env=env).returncode == 0
+    target = str(tmp_path / "no-such-dir" / "g.graphml")  # nothing translates this OSError yet
+    out = rag("graph", "export", "-o", target, env=env)
+    assert out.returncode == 1
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith("error: internal error: FileNotFoundError: ")
+    assert line.endswith("(run with -v for the traceback)")
+    verbose = rag("graph", "export", "-o", target, "-v", env=env)
+    assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr
+    last = verbose.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: internal error: FileNotFoundError: ") and "-v" not in last
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("unstructured") is not None, reason="unstructured is installed"
+)
+def test_a_missing_parser_backend_stops_the_batch_with_one_message(
+    tmp_path: Path, demo_dir: Path
+) -> None:
+    env = {"RAG_EMBEDDER": "hashing", "RAG_STORE": str(tmp_path / "kb")}
+    out = rag("ingest", str(demo_dir), "--parser", "unstructured", env=env)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert [line for line in lines if "error" in line or "skipped" in line] == [
+        "error: the 'unstructured' parser is not installed: pip install 'rag-kg[unstructured]'"
+    ]
+    assert not (tmp_path / "kb").exists()  # it failed before creating a store
+
+
+def test_choice_flags_read_the_literal_types() -> None:
+    import argparse
+
+    from rag.choices import FUSIONS, GRAPH_MODES, PARSERS, RETRIEVAL_METHODS
+    from rag.cli.main import _parser
+
+    want = {"--parser": PARSERS, "--graph": GRAPH_MODES, "--retrieval": RETRIEVAL_METHODS,
+            "--fusion": FUSIONS}  # fmt: skip
+    [sub] = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    seen = set()
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            for flag in set(action.option_strings) & set(want):
+                assert action.choices == want[flag], f"rag {name} {flag}"  # the tuple, not a copy
+                seen.add((name, flag))
+    assert {("ingest", "--parser"), ("ingest", "--graph"), ("bench", "--graph"),
+            ("ask", "--retrieval"), ("eval", "--retrieval"), ("eval", "--fusion")} <= seen  # fmt: skip

@@ -96,6 +96,20 @@ def test_kag_executes_a_hand_written_plan_exactly(engine_with) -> None:  # type:
     assert any(n.startswith("Step 4 (compute) → 16002") for n in ctx.notes)
 
 
+def test_kag_records_a_division_by_zero_as_a_failed_step(engine_with) -> None:  # type: ignore[no-untyped-def]
+    engine = engine_with("16 bytes", "0 bytes")
+    plan = Plan.model_validate({"steps": [
+        {"op": "retrieve", "question": "How many bytes per parameter does Adam need?"},
+        {"op": "retrieve", "question": "How many bytes does a frozen weight's gradient need?"},
+        {"op": "compute", "inputs": [1, 2], "expression": "#1 / #2"},
+        {"op": "compute", "inputs": [1], "expression": "#1 * 2"},
+    ]})  # fmt: skip
+    ctx = execute(engine.services, plan, None)
+    assert ctx.trace[3]["result"] == "(step failed: division by zero)"
+    assert ctx.trace[3]["from"] == "error"
+    assert ctx.trace[4]["result"] == "32"  # the plan goes on after the failed step
+
+
 def test_kag_follow_keeps_to_the_search_filter(engine_with) -> None:  # type: ignore[no-untyped-def]
     plan = Plan.model_validate({"steps": [{"op": "follow", "entity": "GRPO"}]})
     unfiltered = execute(engine_with().services, plan, None)
