@@ -22,8 +22,8 @@ import numpy as np
 
 from graph.communities import Summarise, build_communities, report_vector_text
 from graph.extract.base import Extractor
+from graph.ports import GraphStore
 from graph.resolution import EmbedNames, resolve
-from graph.store import GraphStore
 from graph.types import ChunkText, Community, Entity, Relation
 from ingest.hashing import content_id
 

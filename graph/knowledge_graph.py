@@ -10,7 +10,7 @@ from typing import Any
 import networkx as nx
 
 from graph.names import name_key
-from graph.store import GraphStore
+from graph.ports import GraphStore
 from graph.types import Community, Entity, Relation
 
 
@@ -33,7 +33,8 @@ class KnowledgeGraph:
 
     @classmethod
     def load(cls, store: GraphStore) -> KnowledgeGraph:
-        return cls(store.entities(), store.relations(), store.communities())
+        with store.reading():  # entities, relations and communities of one generation
+            return cls(store.entities(), store.relations(), store.communities())
 
     def find(self, name: str) -> Entity | None:
         """By id, name or alias (normalised: case, width, 繁/简 and hyphens ignored)."""

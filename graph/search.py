@@ -24,8 +24,8 @@ from graph.communities import report_vector_text
 from graph.extract.fast import sentence_entities
 from graph.knowledge_graph import KnowledgeGraph
 from graph.names import name_key
+from graph.ports import GraphStore
 from graph.resolution import EmbedNames
-from graph.store import GraphStore
 from graph.types import Community, Entity, Relation
 from ingest.hashing import content_id
 
@@ -56,10 +56,11 @@ class GraphIndex:
     def __init__(self, store: GraphStore, embed: EmbedNames | None = None) -> None:
         """`embed` fills in the vectors a rebuild without the embedder left out (after a
         `rag delete`, which loads no model); they are cached in the store for the next load."""
-        self.kg = KnowledgeGraph.load(store)
-        names = [e.name for e in self.kg.entities.values()]
-        report_texts = {c.id: t for c in self.kg.communities if (t := report_vector_text(c))}
-        vecs = store.vectors([content_id(t) for t in names + list(report_texts.values())])
+        with store.reading():  # the graph and its vectors of one generation
+            self.kg = KnowledgeGraph.load(store)
+            names = [e.name for e in self.kg.entities.values()]
+            report_texts = {c.id: t for c in self.kg.communities if (t := report_vector_text(c))}
+            vecs = store.vectors([content_id(t) for t in names + list(report_texts.values())])
         if embed is not None:
             vecs.update(self._missing_vectors(store, embed, vecs))
         self._entity_ids = [e.id for e in self.kg.entities.values() if content_id(e.name) in vecs]

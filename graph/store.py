@@ -76,7 +76,13 @@ def _extraction(chunk_id: str, extractor: str, payload: str) -> Extraction:
     )
 
 
-class GraphStore:
+class SqliteGraphStore:
+    """The `graph.ports.GraphStore` of the embedded store: `graph.sqlite` in its directory.
+
+    One connection shared by the threads of a process under a re-entrant lock: graph writes
+    are rare (after an ingest or delete) and reads mostly come from a cached `GraphIndex`.
+    """
+
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(
@@ -86,6 +92,22 @@ class GraphStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
+        self._reading = 0  # depth of `reading()` on the connection (one transaction at a time)
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """A read transaction: a snapshot of one committed graph while the lock is held."""
+        with self._lock:
+            outermost = self._reading == 0
+            if outermost:
+                self._db.execute("BEGIN")
+            self._reading += 1
+            try:
+                yield
+            finally:
+                self._reading -= 1
+                if outermost:
+                    self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -241,7 +263,8 @@ class GraphStore:
     def entities_of_chunks(self, chunk_ids: Iterable[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         rows = self._rows(
-            "SELECT chunk_id, entity_id FROM mentions WHERE chunk_id IN (SELECT value FROM json_each(?))",
+            "SELECT chunk_id, entity_id FROM mentions WHERE chunk_id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY chunk_id, entity_id",
             (json.dumps(list(chunk_ids)),),
         )
         for cid, eid in rows:

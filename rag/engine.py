@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 from graph.builder import SyncReport
-from graph.store import GraphStore
+from graph.ports import GraphStore
+from graph.store import SqliteGraphStore
 from ingest.chunking import ChunkingConfig
 from ingest.embedding import Embedder, HashingEmbedder
 from ingest.errors import ConfigError, DocumentNotFound, EmbedderMismatch
@@ -254,7 +255,7 @@ class Engine:
     def graph_store(self) -> GraphStore:
         with self._lock:
             if self._graph_store is None:
-                self._graph_store = GraphStore(self.settings.store_dir)
+                self._graph_store = SqliteGraphStore(self.settings.store_dir)
             return self._graph_store
 
     def sync_graph(

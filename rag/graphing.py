@@ -10,7 +10,7 @@ from graph.builder import GraphBuilder, LLMBudget, SyncReport
 from graph.communities import Summarise
 from graph.extract.fast import FastExtractor
 from graph.extract.llm import LLMExtractor
-from graph.store import GraphStore
+from graph.ports import GraphStore
 from graph.types import ChunkText
 from ingest.embedding import Embedder
 from ingest.errors import ConfigError

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from graph.store import DB_FILE, GraphStore
+from graph.store import DB_FILE, SqliteGraphStore
 from tests.fake_openai import fake_openai
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def _chunks(store: Path) -> dict[str, dict[str, str]]:
 
 
 def _graph(store: Path) -> tuple[object, ...]:
-    g = GraphStore(store)
+    g = SqliteGraphStore(store)
     try:
         return (
             [(e.id, e.name, e.aliases, e.chunk_ids) for e in g.entities()],
@@ -84,7 +84,7 @@ def test_killed_llm_ingest_resumes_where_it_stopped(tmp_path: Path) -> None:
             proc.wait()
 
     chunks = _chunks(store)
-    g = GraphStore(store)
+    g = SqliteGraphStore(store)
     try:
         rows = {d: {e.chunk_id: e.extractor for e in g.extractions_of(d)} for d in chunks}
         done, started = g.doc_ids(), g.unfinished_doc_ids()

@@ -85,3 +85,42 @@ def test_readers_see_whole_generations_while_a_writer_ingests(tmp_path: Path) ->
     assert not errors, errors[:5]
     assert all(r > 0 for r in reads), reads  # every reader really ran beside the writer
     assert sum(reads) >= READERS * 3
+
+
+def test_graph_readers_while_the_graph_is_rebuilt(tmp_path: Path) -> None:
+    """Graph mode reloads its index when the graph changes; a load mid-rebuild must see one
+    whole graph (a snapshot), and every answer still finds the entity the question names."""
+    settings = Settings.from_env(
+        {"HOME": str(tmp_path)}, store_dir=tmp_path / "kb", embedder="hashing", graph="fast"
+    )
+    engine = Engine(settings, embedder=HashingEmbedder(), generator=ScriptedGenerator("NF4 [1]"))
+    engine.ingest_texts([_record(i, 0) for i in range(DOCS)])
+    errors: list[str] = []
+    reads = [0] * 4
+    done = threading.Event()
+
+    def read(n: int) -> None:
+        while not done.is_set():
+            try:
+                ctx = engine.context("What does QLoRA quantize?", mode="graph", k=4)
+            except Exception as e:
+                errors.append(f"reader {n}: {e!r}")
+                return
+            names = {e["name"] for e in ctx.trace[0]["entities"]}
+            if len(ctx.hits) != 4 or "QLoRA" not in names:
+                errors.append(f"reader {n}: {len(ctx.hits)} hits, entities {sorted(names)}")
+            reads[n] += 1
+
+    threads = [threading.Thread(target=read, args=(n,)) for n in range(len(reads))]
+    for t in threads:
+        t.start()
+    try:
+        for w in range(1, 9):
+            engine.ingest_texts([_record(w % DOCS, w)])
+    finally:
+        done.set()
+        for t in threads:
+            t.join(timeout=30)
+    engine.close()
+    assert not errors, errors[:5]
+    assert all(r > 0 for r in reads), reads

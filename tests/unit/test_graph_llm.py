@@ -8,7 +8,7 @@ from pathlib import Path
 from graph.builder import GraphBuilder, LLMBudget
 from graph.extract.fast import FastExtractor
 from graph.extract.llm import SCHEMA, LLMExtractor
-from graph.store import GraphStore
+from graph.store import SqliteGraphStore
 from graph.types import ChunkText
 from rag.generation.scripted import ScriptedGenerator
 
@@ -66,7 +66,7 @@ def test_gleaning_adds_what_the_first_pass_missed() -> None:
 
 def test_broken_reply_falls_back_to_the_fast_extractor(tmp_path: Path) -> None:
     gen = ScriptedGenerator('{"entities": [{"name": "QLo')  # truncated JSON
-    store = GraphStore(tmp_path)
+    store = SqliteGraphStore(tmp_path)
     builder = GraphBuilder(store, FastExtractor(), llm=LLMBudget(LLMExtractor(gen), top=1))
     builder.sync({"d1"}, lambda _doc: [CHUNK])
     [ex] = store.extractions()
@@ -80,7 +80,7 @@ def test_budget_sends_only_the_densest_chunks(tmp_path: Path) -> None:
     )
     gen = ScriptedGenerator(json.dumps(REPLY))
     builder = GraphBuilder(
-        GraphStore(tmp_path), FastExtractor(), llm=LLMBudget(LLMExtractor(gen), top=1)
+        SqliteGraphStore(tmp_path), FastExtractor(), llm=LLMBudget(LLMExtractor(gen), top=1)
     )
     builder.sync({"d1"}, lambda _doc: [CHUNK, dense])
     assert len(gen.calls) == 1 and dense.text in gen.calls[0][-1]["content"]

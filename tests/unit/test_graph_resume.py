@@ -15,7 +15,7 @@ from graph.builder import GraphBuilder, LLMBudget
 from graph.extract.base import Extractor
 from graph.extract.fast import FastExtractor
 from graph.extract.llm import LLMExtractor
-from graph.store import GraphStore
+from graph.store import SqliteGraphStore
 from graph.types import ChunkText, Extraction
 from ingest.embedding import HashingEmbedder
 from rag.engine import Engine
@@ -82,7 +82,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[ChunkText
 
 
 def _sync(
-    store: GraphStore,
+    store: SqliteGraphStore,
     corpus: dict[str, list[ChunkText]],
     fast: Extractor,
     llm: Extractor | None = None,
@@ -94,7 +94,7 @@ def _sync(
     GraphBuilder(store, fast, llm=budget).sync(present, corpus.__getitem__)
 
 
-def _graph(store: GraphStore) -> tuple[object, ...]:
+def _graph(store: SqliteGraphStore) -> tuple[object, ...]:
     return (
         [(e.id, e.name, e.type, e.aliases, e.chunk_ids) for e in store.entities()],
         [(r.id, r.weight, r.keywords, r.chunk_ids) for r in store.relations()],
@@ -103,7 +103,7 @@ def _graph(store: GraphStore) -> tuple[object, ...]:
 
 
 def _uninterrupted(tmp: Path, corpus: dict[str, list[ChunkText]], **kw: object) -> object:
-    store = GraphStore(tmp / "uninterrupted")
+    store = SqliteGraphStore(tmp / "uninterrupted")
     _sync(store, corpus, Memo(), **kw)  # type: ignore[arg-type]
     return _graph(store)
 
@@ -111,7 +111,7 @@ def _uninterrupted(tmp: Path, corpus: dict[str, list[ChunkText]], **kw: object) 
 def test_killed_llm_run_resumes_with_only_the_unrefined_chunks(
     tmp_path: Path, corpus: dict[str, list[ChunkText]]
 ) -> None:
-    store = GraphStore(tmp_path / "g")
+    store = SqliteGraphStore(tmp_path / "g")
     dying = Counting(_llm(), crash_after=20)
     with pytest.raises(Killed):
         _sync(store, corpus, Memo(), dying)
@@ -139,7 +139,7 @@ def test_top_n_budget_is_kept_across_a_resume(
 ) -> None:
     whole = Counting(_llm())
     want = _uninterrupted(tmp_path, corpus, llm=whole, top=12)
-    store = GraphStore(tmp_path / "g")
+    store = SqliteGraphStore(tmp_path / "g")
     with pytest.raises(Killed):
         _sync(store, corpus, Memo(), Counting(_llm(), crash_after=5), top=12)
     resumed = Counting(_llm())
@@ -153,7 +153,7 @@ def test_killed_fast_run_resumes_by_batch(
     tmp_path: Path, corpus: dict[str, list[ChunkText]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(builder_module, "FAST_BATCH", 4)
-    store = GraphStore(tmp_path / "g")
+    store = SqliteGraphStore(tmp_path / "g")
     sizes = [len(corpus[d]) for d in sorted(corpus)]  # the order sync extracts them in
     j = next(i for i, n in enumerate(sizes) if i and n >= 9)
     dying = Counting(Memo(), crash_after=sum(sizes[:j]) + 5)  # in doc j's 2nd batch
@@ -172,7 +172,7 @@ def test_killed_fast_run_resumes_by_batch(
 def test_a_document_deleted_while_half_extracted_leaves_nothing(
     tmp_path: Path, corpus: dict[str, list[ChunkText]]
 ) -> None:
-    store = GraphStore(tmp_path / "g")
+    store = SqliteGraphStore(tmp_path / "g")
     with pytest.raises(Killed):
         _sync(store, corpus, Memo(), Counting(_llm(), crash_after=20))
     half = sorted(store.unfinished_doc_ids())[0]
@@ -190,7 +190,7 @@ def test_a_crash_while_resolving_is_repaired_by_the_next_sync(
     def embed_dies(texts: list[str]) -> np.ndarray:
         raise Killed
 
-    store = GraphStore(tmp_path / "g")
+    store = SqliteGraphStore(tmp_path / "g")
     with pytest.raises(Killed):
         GraphBuilder(store, Memo(), embed=embed_dies).sync(set(corpus), corpus.__getitem__)
     assert store.doc_ids() == set(corpus) and store.entities() == []  # extracted, not resolved
@@ -201,7 +201,7 @@ def test_a_crash_while_resolving_is_repaired_by_the_next_sync(
 
 
 def test_progress_counts_what_is_left(tmp_path: Path, corpus: dict[str, list[ChunkText]]) -> None:
-    store = GraphStore(tmp_path / "g")
+    store = SqliteGraphStore(tmp_path / "g")
     first: list[tuple[int, int]] = []
     with pytest.raises(Killed):
         GraphBuilder(store, Memo(), llm=LLMBudget(Counting(_llm(), crash_after=20))).sync(
