@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -67,6 +69,20 @@ class DocumentInfo:
     size: int
     n_chunks: int
     ingested_at: float
+
+
+def match_documents(docs: Sequence[DocumentInfo], ref: str) -> list[DocumentInfo]:
+    """The documents a user may mean by `ref`: an id or a source path, then a 6+ character id
+    prefix, then a file name, then a glob on the source path — the first rule that matches."""
+    for match in (
+        lambda d: d.id == ref or d.source == ref,
+        lambda d: len(ref) >= 6 and d.id.startswith(ref),
+        lambda d: d.name == ref,
+        lambda d: fnmatch.fnmatch(d.source, ref),
+    ):
+        if found := [d for d in docs if match(d)]:
+            return found
+    return []
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ integers; the rowid never leaves `ingest.store`.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,7 +15,7 @@ import numpy as np
 
 from ingest.ports import Scored, StoreCounts
 from ingest.store.database import Database, filter_sql
-from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter
+from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter, match_documents
 
 DOC_COLS = "id, source, name, title, format, content_hash, size, n_chunks, ingested_at"
 CHUNK_COLS = "rowid, id, doc_id, ordinal, text, text_hash, heading_path, page, kind, n_tokens"
@@ -63,17 +62,7 @@ class SqliteChunkStore:
         return _doc(rows[0]) if rows else None
 
     def find_documents(self, ref: str) -> list[DocumentInfo]:
-        docs = self.documents()
-        for match in (
-            lambda d: d.id == ref or d.source == ref,
-            lambda d: len(ref) >= 6 and d.id.startswith(ref),
-            lambda d: d.name == ref,
-            lambda d: fnmatch.fnmatch(d.source, ref),
-        ):
-            found = [d for d in docs if match(d)]
-            if found:
-                return found
-        return []
+        return match_documents(self.documents(), ref)
 
     def chunks_of(self, doc_id: str) -> list[Chunk]:
         rows = self._db.rows(

@@ -20,7 +20,7 @@ import numpy as np
 from ingest.errors import DocumentNotFound, StoreLocked
 from ingest.keywords import keyword_tokens
 from ingest.ports import Scored, StoreCounts
-from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter
+from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter, match_documents
 
 _K1, _B = 1.2, 0.75
 
@@ -65,16 +65,7 @@ class MemoryChunkStore:
             return next((d for d in self._s.docs.values() if d.source == source), None)
 
     def find_documents(self, ref: str) -> list[DocumentInfo]:
-        docs = self.documents()
-        for match in (
-            lambda d: d.id == ref or d.source == ref,
-            lambda d: len(ref) >= 6 and d.id.startswith(ref),
-            lambda d: d.name == ref,
-            lambda d: fnmatch.fnmatch(d.source, ref),
-        ):
-            if found := [d for d in docs if match(d)]:
-                return found
-        return []
+        return match_documents(self.documents(), ref)
 
     def chunks_of(self, doc_id: str) -> list[Chunk]:
         with self._lock:
