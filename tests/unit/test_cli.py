@@ -173,3 +173,17 @@ def test_choice_flags_read_the_literal_types() -> None:
                 seen.add((name, flag))
     assert {("ingest", "--parser"), ("ingest", "--graph"), ("bench", "--graph"),
             ("ask", "--retrieval"), ("eval", "--retrieval"), ("eval", "--fusion")} <= seen  # fmt: skip
+
+
+def test_a_second_writer_waits_then_fails_with_one_line(tmp_path: Path, demo_dir: Path) -> None:
+    from filelock import FileLock
+
+    env = {"RAG_EMBEDDER": "hashing", "RAG_STORE": str(tmp_path / "kb"), "RAG_GRAPH": "off"}
+    doc = str(demo_dir / "finetuning_overview.md")
+    assert rag("ingest", doc, env=env).returncode == 0
+    with FileLock(str(tmp_path / "kb" / ".write.lock")):  # another writer holds the store
+        out = rag("delete", "finetuning_overview.md", "--wait", "0.5", env=env)
+    assert out.returncode == 1
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith("error: another process is writing to") and "waited 0.5 s" in line
+    assert len(json.loads(rag("docs", "--json", env=env).stdout)) == 1  # nothing was deleted
