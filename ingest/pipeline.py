@@ -225,6 +225,13 @@ class Ingestor:
         new = dict(zip(missing, vectors, strict=True))
         for p in pending:
             mine = {c.text_hash: new[c.text_hash] for c in p.chunks if c.text_hash in new}
+            # a document replaced earlier in this batch may have taken a shared text's stored
+            # vector with it: embed what went missing since the batch began
+            gone = sorted(self.store.chunks.missing_vectors(
+                {c.text_hash for c in p.chunks if c.text_hash not in new}))  # fmt: skip
+            if gone:
+                again = self.embedder.embed_passages([by_hash[h] for h in gone])
+                mine.update(zip(gone, again, strict=True))
             self.store.put_document(p.doc, p.chunks, p.texts, mine)
             yield FileResult(p.source, p.status, p.doc.id, len(p.chunks))
 

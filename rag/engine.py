@@ -132,11 +132,14 @@ class Engine:
     ) -> None:
         self.settings = settings if settings is not None else Settings()
         self._embedder = embedder
-        self._generator = SerialGenerator(generator) if generator is not None else None
+        self._generator: Generator | None = (
+            SerialGenerator(generator) if generator is not None else None
+        )
         self._lock = threading.RLock()  # builds each part once, whichever thread asks first
         self._store: EmbeddedStore | None = None
         self._graph_store: GraphStore | None = None
         self._graph_index: tuple[int, GraphIndex] | None = None
+        self._graph_lock = threading.Lock()  # a graph load must not hold up plain retrieval
         self.services = StoreServices(
             self.settings, lambda: self.store, lambda: self.embedder, lambda: self.generator,
             self.graph_index,
@@ -178,7 +181,11 @@ class Engine:
     def generator(self) -> Generator:
         with self._lock:
             if self._generator is None:
-                self._generator = SerialGenerator(build_generator(self.settings))
+                gen = build_generator(self.settings)
+                # an OpenAI-compatible server takes concurrent requests; llama.cpp cannot
+                self._generator = (
+                    gen if self.settings.generator == "openai" else SerialGenerator(gen)
+                )
             return self._generator
 
     def _check_embedder(self, embedder: Embedder) -> None:
@@ -283,9 +290,9 @@ class Engine:
         from graph.search import GraphIndex
 
         gen = self.graph_store.generation()
-        with self._lock:
+        embed = self.embedder.embed_passages  # vectors a model-less rebuild left out
+        with self._graph_lock:
             if self._graph_index is None or self._graph_index[0] != gen:
-                embed = self.embedder.embed_passages  # vectors a model-less rebuild left out
                 self._graph_index = (gen, GraphIndex(self.graph_store, embed))
             return self._graph_index[1]
 
@@ -315,13 +322,13 @@ class Engine:
     def delete(self, ref: str) -> list[DocumentInfo]:
         """Delete the documents `ref` names (id, id prefix, path, file name or glob)."""
         store = self.store
-        found = store.chunks.find_documents(ref)
-        if not found:
-            raise DocumentNotFound(f"no document matches {ref!r}; see `rag docs`")
-        with store.writing(self.settings.write_wait):
+        with store.writing(self.settings.write_wait):  # look up what the lock now protects
+            found = store.chunks.find_documents(ref)
+            if not found:
+                raise DocumentNotFound(f"no document matches {ref!r}; see `rag docs`")
             for doc in found:
                 store.delete_document(doc.id)
-        self.sync_graph(vectors_now=False)
+            self.sync_graph(vectors_now=False)
         return found
 
     # --- retrieval and answers ---------------------------------------------------------------
@@ -366,7 +373,12 @@ class Engine:
         `context` reuses what `context()` already retrieved (benchmarks rank and answer from one
         retrieval)."""
         t0 = time.perf_counter()
-        q = self.query(question, **options)
+        q = self.query(question, **options)  # a bad choice raises here, not at the first next()
+        return self._answer(q, context, brief, t0)
+
+    def _answer(
+        self, q: Query, context: Context | None, brief: bool, t0: float
+    ) -> Iterator[AnswerEvent]:
         ctx = context or mode(q.mode).run(self.services, q)
         s = self.settings
         yield from stream_answer(

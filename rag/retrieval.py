@@ -113,7 +113,18 @@ class HybridRetriever:
                 fused = reciprocal_rank_fusion([dense, keyword])
             else:
                 fused = weighted_fusion(dense, keyword, self.weight)
-            return store.chunks.hits(fused[:k])
+            return store.chunks.hits(_first_seen_ties(fused, dense, keyword)[:k])
+
+
+def _first_seen_ties(
+    fused: list[Scored], dense: Sequence[Scored], keyword: Sequence[Scored]
+) -> list[Scored]:
+    """Equal fused scores in the order the retrievers ranked them (dense first), not by id.
+
+    RRF ties are common (rank r in one list only, against rank r in the other only). Chunk ids
+    hash the source path, so an id order would rank the same corpus differently per folder."""
+    seen = {cid: i for i, cid in enumerate(dict.fromkeys(c for c, _ in [*dense, *keyword]))}
+    return sorted(fused, key=lambda kv: (-kv[1], seen[kv[0]]))
 
 
 def make_retriever(

@@ -46,8 +46,9 @@ class SqliteChunkStore:
         return self._db.generation()
 
     def counts(self) -> StoreCounts:
-        docs = self._db.rows("SELECT COUNT(*) FROM documents")[0][0]
-        chunks = self._db.rows("SELECT COUNT(*) FROM chunks")[0][0]
+        with self._db.snapshot():
+            docs = self._db.rows("SELECT COUNT(*) FROM documents")[0][0]
+            chunks = self._db.rows("SELECT COUNT(*) FROM chunks")[0][0]
         return StoreCounts(int(docs), int(chunks))
 
     def documents(self) -> list[DocumentInfo]:

@@ -50,11 +50,15 @@ class ReadWriteLock:
         self._readers = 0
         self._writer = False
         self._waiting_writers = 0
-        self._depth = threading.local()
+        self._depth = threading.local()  # .n: this thread's read depth; .writing: it writes
 
     @contextmanager
     def shared(self) -> Iterator[bool]:
-        """Yields True for the outermost read of this thread."""
+        """Yields True for the outermost read of this thread (a read inside this thread's own
+        write passes through: the write already excludes everyone else)."""
+        if getattr(self._depth, "writing", False):
+            yield False
+            return
         depth = getattr(self._depth, "n", 0)
         if depth == 0:
             with self._cond:
@@ -81,9 +85,11 @@ class ReadWriteLock:
                 self._cond.wait()
             self._waiting_writers -= 1
             self._writer = True
+        self._depth.writing = True
         try:
             yield
         finally:
+            self._depth.writing = False
             with self._cond:
                 self._writer = False
                 self._cond.notify_all()
@@ -96,7 +102,7 @@ class Database:
         self.path = path
         self.lock = ReadWriteLock()
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._all_lock = threading.Lock()
         self._closed = False
         self.conn().executescript(_SCHEMA)
@@ -114,13 +120,19 @@ class Database:
             db.execute("PRAGMA synchronous=NORMAL")
             self._local.db = db
             with self._all_lock:
-                self._all.append(db)
+                # a server's short-lived threads would each leave a connection (two file
+                # descriptors) behind: close those of threads that have ended
+                for thread, old in self._all:
+                    if not thread.is_alive():
+                        old.close()
+                self._all = [(t, c) for t, c in self._all if t.is_alive()]
+                self._all.append((threading.current_thread(), db))
         return db
 
     def close(self) -> None:
         with self._all_lock:
             self._closed = True
-            for db in self._all:
+            for _, db in self._all:
                 db.close()
             self._all.clear()
         self._local = threading.local()

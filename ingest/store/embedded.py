@@ -10,6 +10,7 @@ the store's generation counter; a reader whose cache is stale rebuilds it in mem
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -41,6 +42,8 @@ class EmbeddedStore:
         self._keywords = Fts5KeywordIndex(self._db)
         self._file_lock = FileLock(str(self.root / LOCK_FILE))
         self._added_vectors = False  # by the current write: save() builds the index then
+        self._writer = threading.RLock()  # the file lock only keeps other processes out
+        self._write_depth = 0
 
     @property
     def location(self) -> str:
@@ -66,21 +69,38 @@ class EmbeddedStore:
 
     @contextmanager
     def writing(self, wait: float | None = None) -> Iterator[None]:
-        """Hold the write lock (one writer process at a time); save the vector cache after."""
+        """Hold the write lock: one writer thread in this process, one process per store.
+
+        Re-entrant on one thread (a delete then syncs the graph inside the same hold); the
+        outermost hold saves the vector cache when it ends."""
         timeout = DEFAULT_WAIT_S if wait is None else wait
-        try:
-            self._file_lock.acquire(timeout=timeout)
-        except Timeout as e:
+        if not self._writer.acquire(timeout=timeout):
             raise StoreLocked(
-                f"another process is writing to {self.root} (waited {timeout:g} s); wait for it "
-                f"to finish or pass --wait SECONDS (lock file {self.root / LOCK_FILE})"
-            ) from e
-        self._added_vectors = False
+                f"another writer in this process is writing to {self.root} (waited "
+                f"{timeout:g} s); wait for it to finish"
+            )
         try:
-            yield
-            self._dense.save(build=self._added_vectors)
+            if self._write_depth == 0:
+                try:
+                    self._file_lock.acquire(timeout=timeout)
+                except Timeout as e:
+                    raise StoreLocked(
+                        f"another process is writing to {self.root} (waited {timeout:g} s); "
+                        f"wait for it to finish or pass --wait SECONDS (lock file "
+                        f"{self.root / LOCK_FILE})"
+                    ) from e
+                self._added_vectors = False
+            self._write_depth += 1
+            try:
+                yield
+                if self._write_depth == 1:
+                    self._dense.save(build=self._added_vectors)
+            finally:
+                self._write_depth -= 1
+                if self._write_depth == 0:
+                    self._file_lock.release()
         finally:
-            self._file_lock.release()
+            self._writer.release()
 
     def put_document(
         self,

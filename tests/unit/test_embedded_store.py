@@ -106,3 +106,37 @@ def test_delete_without_a_loaded_index_does_not_load_faiss(store: EmbeddedStore)
     assert fresh.dense._index is None  # nothing loaded to delete a document
     assert fresh.dense.search(HashingEmbedder(64).embed_query("alpha"), 5) == []
     fresh.close()
+
+
+def test_threads_that_ended_do_not_keep_connections(store: EmbeddedStore) -> None:
+    put(store, "/a/a.txt", ["alpha beta"])
+
+    def read() -> None:
+        assert store.keywords.search("alpha", 1)
+
+    for _ in range(30):  # a server starting a thread per request
+        t = threading.Thread(target=read)
+        t.start()
+        t.join()
+    read()  # a new connection here closes those of the threads that ended
+    assert len(store._db._all) <= 3
+
+
+def test_a_second_writer_thread_waits_for_the_first(store: EmbeddedStore) -> None:
+    held, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with store.writing():
+            held.set()
+            release.wait(5)
+
+    t = threading.Thread(target=first)
+    t.start()
+    held.wait()
+    with pytest.raises(StoreLocked, match="another writer in this process"), store.writing(0.2):
+        pass
+    threading.Timer(0.2, release.set).start()
+    with store.writing(5), store.writing():  # waits its turn; re-entrant on one thread
+        put(store, "/b/b.txt", ["after the first writer"])
+    t.join()
+    assert store.chunks.counts().documents == 1

@@ -88,3 +88,19 @@ def test_ask_on_an_empty_result_says_it_does_not_know(fake_engine: Engine, tmp_p
     fake_engine.ingest([doc])
     answer = fake_engine.ask("量子", method="bm25")
     assert answer.sources == [] and "不知道" in answer.answer
+
+
+def test_a_text_shared_across_a_batch_replacement_keeps_its_vector(fake_engine: Engine) -> None:
+    from ingest.pipeline import TextRecord
+
+    shared = "QLoRA trains LoRA adapters on a frozen 4-bit NF4 base model."
+    fake_engine.ingest_texts([TextRecord("a", "notes", shared)])
+    # one batch: "a" drops the shared text (its vector is collected), "b" brings it back
+    report = fake_engine.ingest_texts(
+        [TextRecord("a", "notes", "DPO needs no reward model."), TextRecord("b", "notes", shared)]
+    )
+    assert [r.status for r in report.results] == ["updated", "added"]
+    store = fake_engine.store
+    assert len(store.dense) == store.chunks.counts().chunks  # type: ignore[attr-defined]
+    top = fake_engine.retrieve(shared, k=1, method="dense")
+    assert top[0].document.source == "b" and top[0].score > 0.9

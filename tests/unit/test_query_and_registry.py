@@ -55,3 +55,9 @@ def test_bad_choices_fail_before_any_work(fake_engine: Engine, options: dict[str
     with pytest.raises(ConfigError, match=message):
         fake_engine.ask("What is LoRA?", **options)  # type: ignore[arg-type]
     assert not fake_engine.settings.store_dir.exists()  # nothing was opened or created
+
+
+def test_stream_checks_the_query_before_the_first_event(fake_engine: Engine) -> None:
+    # a web server sends its status line at the first event: a bad query must fail before
+    with pytest.raises(ConfigError, match="unknown mode"):
+        fake_engine.stream("What is LoRA?", mode="magic")  # type: ignore[arg-type]
