@@ -188,7 +188,7 @@ def _check(s: Settings) -> None:
     for name, least in _AT_LEAST.items():
         if getattr(s, name) < least:
             raise _bad(name, getattr(s, name), f"must be at least {least}")
-    for name in ("max_file_mb", "temperature", "bm25_weight"):
+    for name in ("max_file_mb", "temperature", "bm25_weight", "write_wait"):
         value = getattr(s, name)
         if not math.isfinite(value) or value < 0 or (name == "max_file_mb" and value == 0):
             sign = "positive" if name == "max_file_mb" else "zero or more"

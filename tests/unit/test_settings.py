@@ -171,3 +171,9 @@ def test_choice_lists_agree_with_the_layers_below() -> None:
     assert GRAPH_MODES == WIRED_MODES
     assert RETRIEVAL_METHODS == METHODS
     assert FUSIONS == RETRIEVAL_FUSIONS
+
+
+def test_write_wait_comes_from_the_environment_and_must_not_be_negative() -> None:
+    assert Settings.from_env({"RAG_WRITE_WAIT": "0.5"}).write_wait == 0.5
+    with pytest.raises(ConfigError, match="RAG_WRITE_WAIT"):
+        Settings.from_env({"RAG_WRITE_WAIT": "-1"})
