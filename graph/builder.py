@@ -76,6 +76,20 @@ class _Ticker:
             self.progress(self.done, self.total)
 
 
+def embed_missing(
+    store: GraphStore, embed: EmbedNames, texts: Sequence[str], have: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Embed, once each, the texts whose content id is not in `have`, and cache them in the
+    store; returns the new vectors by content id."""
+    missing = sorted({content_id(t): t for t in texts if content_id(t) not in have}.items())
+    if not missing:
+        return {}
+    vecs = embed([t for _, t in missing])
+    new = {h: np.asarray(v, np.float32) for (h, _), v in zip(missing, vecs, strict=True)}
+    store.put_vectors(new)
+    return new
+
+
 def vector_texts(
     entities: Sequence[Entity], relations: Sequence[Relation], communities: Sequence[Community]
 ) -> list[str]:
@@ -237,12 +251,5 @@ class GraphBuilder:
         assert self.embed is not None
         hashes = [content_id(t) for t in texts]
         have = self.store.vectors(hashes)
-        missing = sorted(
-            {h: t for h, t in zip(hashes, texts, strict=True) if h not in have}.items()
-        )
-        if missing:
-            vecs = self.embed([t for _, t in missing])
-            new = {h: np.asarray(v, np.float32) for (h, _), v in zip(missing, vecs, strict=True)}
-            self.store.put_vectors(new)
-            have.update(new)
+        have.update(embed_missing(self.store, self.embed, texts, have))
         return np.stack([have[h] for h in hashes]) if hashes else np.zeros((0, 0), np.float32)

@@ -19,7 +19,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from graph.builder import vector_texts
+from graph.builder import embed_missing, vector_texts
 from graph.communities import report_vector_text
 from graph.extract.fast import sentence_entities
 from graph.knowledge_graph import KnowledgeGraph
@@ -61,8 +61,11 @@ class GraphIndex:
             names = [e.name for e in self.kg.entities.values()]
             report_texts = {c.id: t for c in self.kg.communities if (t := report_vector_text(c))}
             vecs = store.vectors([content_id(t) for t in names + list(report_texts.values())])
-        if embed is not None:
-            vecs.update(self._missing_vectors(store, embed, vecs))
+        if embed is not None:  # what a rebuild without the embedder (a delete) left out
+            kg = self.kg
+            wanted = vector_texts(list(kg.entities.values()), list(kg.relations.values()),
+                                  kg.communities)  # fmt: skip
+            vecs.update(embed_missing(store, embed, wanted, vecs))
         self._entity_ids = [e.id for e in self.kg.entities.values() if content_id(e.name) in vecs]
         self._entity_vecs = _stack(
             [vecs[content_id(self.kg.entities[i].name)] for i in self._entity_ids]
@@ -75,21 +78,6 @@ class GraphIndex:
         self._report_vecs = _stack([vecs[content_id(report_texts[c.id])] for c in self._reports])
         self._bipartite: nx.Graph | None = None
         self._walk: _Walk | None = None
-
-    def _missing_vectors(
-        self, store: GraphStore, embed: EmbedNames, have: dict[str, np.ndarray]
-    ) -> dict[str, np.ndarray]:
-        kg = self.kg
-        wanted = vector_texts(
-            list(kg.entities.values()), list(kg.relations.values()), kg.communities
-        )
-        missing = sorted({content_id(t): t for t in wanted if content_id(t) not in have}.items())
-        if not missing:
-            return {}
-        vectors = embed([t for _, t in missing])
-        new = {h: np.asarray(v, np.float32) for (h, _), v in zip(missing, vectors, strict=True)}
-        store.put_vectors(new)
-        return new
 
     def match_entities(
         self, question: str, query_vec: np.ndarray | None, k: int = 8
