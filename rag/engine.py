@@ -22,12 +22,12 @@ from graph.ports import GraphStore
 from graph.store import SqliteGraphStore
 from ingest.chunking import ChunkingConfig
 from ingest.embedding import Embedder, HashingEmbedder
-from ingest.errors import ConfigError, DocumentNotFound, EmbedderMismatch
+from ingest.errors import ConfigError, DocumentNotFound
 from ingest.loaders import require_parser
 from ingest.pipeline import IngestConfig, Ingestor, IngestReport, Progress, TextRecord
 from ingest.ports import Store, StoreCounts
 from ingest.store import EmbeddedStore
-from ingest.store.manifest import read_embedder
+from ingest.store.manifest import check_or_create, read_embedder
 from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter
 from rag.answering import stream_answer
 from rag.choices import RetrievalMethod
@@ -48,8 +48,6 @@ GraphProgress = Callable[[int, int], None]
 def build_embedder(settings: Settings) -> Embedder:
     if settings.embedder == "hashing":
         return HashingEmbedder()
-    if settings.embedder != "e5":
-        raise ConfigError(f"unknown embedder {settings.embedder!r} (e5 or hashing)")
     from ingest.e5 import E5Embedder
     from rag.models.registry import require_embedder
 
@@ -63,14 +61,12 @@ def build_generator(settings: Settings) -> Generator:
     if settings.generator == "openai":
         from rag.generation.openai_compat import OpenAIGenerator
 
-        if not settings.openai_base_url or not settings.openai_model:
-            raise ConfigError("the openai generator needs RAG_OPENAI_BASE_URL and RAG_OPENAI_MODEL")
+        # Settings refuses generator=openai without both (RAG_OPENAI_BASE_URL, RAG_OPENAI_MODEL)
+        assert settings.openai_base_url and settings.openai_model
         return OpenAIGenerator(
             settings.openai_base_url, settings.openai_model, settings.openai_api_key,
             context_tokens=settings.context_tokens,
         )  # fmt: skip
-    if settings.generator != "local":
-        raise ConfigError(f"unknown generator {settings.generator!r} (local or openai)")
     from rag.generation.llama import LlamaCppGenerator
     from rag.models.registry import resolve_gguf
 
@@ -189,13 +185,7 @@ class Engine:
             return self._generator
 
     def _check_embedder(self, embedder: Embedder) -> None:
-        name, dim = read_embedder(self.settings.store_dir)
-        if (name, dim) != (embedder.name, embedder.dim):
-            raise EmbedderMismatch(
-                f"store {self.settings.store_dir} was built with embedder {name} (dim {dim}), "
-                f"not {embedder.name} (dim {embedder.dim}); use the same embedder or ingest "
-                "into a new --store"
-            )
+        check_or_create(self.settings.store_dir, embedder.name, embedder.dim, create=False)
 
     def _open_store(self, create: bool) -> EmbeddedStore:
         with self._lock:

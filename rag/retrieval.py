@@ -10,6 +10,7 @@ from ingest.errors import ConfigError
 from ingest.ports import Scored, Store
 from ingest.types import ChunkHit, SearchFilter
 from rag.choices import FUSIONS, RETRIEVAL_METHODS
+from rag.modes.registry import check_method
 
 METHODS = RETRIEVAL_METHODS
 
@@ -23,9 +24,6 @@ class DenseRetriever:
 
     def __init__(self, store: Store, embedder: Embedder) -> None:
         self.store, self.embedder = store, embedder
-
-    def ranked(self, query: str, k: int, flt: SearchFilter | None) -> list[Scored]:
-        return self.store.dense.search(self.embedder.embed_query(query), k, flt)
 
     def retrieve(self, query: str, k: int, flt: SearchFilter | None = None) -> list[ChunkHit]:
         vec = self.embedder.embed_query(query)  # before the read: no lock held while embedding
@@ -135,16 +133,11 @@ def make_retriever(
     candidates: int = 50,
     fusion: str = "score",
 ) -> Retriever:
+    method = check_method(method)  # the registry's check and message
     if method == "dense":
         return DenseRetriever(store, embedder)
     if method == "bm25":
         return KeywordRetriever(store)
-    if method == "hybrid":
-        return HybridRetriever(
-            DenseRetriever(store, embedder),
-            KeywordRetriever(store),
-            bm25_weight,
-            candidates,
-            fusion,
-        )
-    raise ConfigError(f"unknown retrieval method {method!r}; choose one of {', '.join(METHODS)}")
+    return HybridRetriever(
+        DenseRetriever(store, embedder), KeywordRetriever(store), bm25_weight, candidates, fusion
+    )

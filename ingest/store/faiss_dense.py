@@ -101,10 +101,10 @@ class FaissDenseIndex:
             self._gen = gen_before + 1
 
     def _save_rebuilt(self, index: VectorIndex, path: Path) -> None:
-        """Keep a rebuild for the next process, unless a write has made it stale meanwhile."""
+        """Keep a rebuild for the next process. It is of the caller's snapshot; should a write
+        have moved on meanwhile, the file is stale and the next write's `save` removes it."""
         try:
-            if self._db.generation() == int(path.stem.split("-")[1]):
-                index.save(path)
+            index.save(path)
         except OSError as e:  # a read-only store still answers; it just rebuilds each time
             log.info("could not cache the vector index at %s: %s", path, e)
 
