@@ -113,7 +113,7 @@ class EmbeddedStore:
             raise ValueError(f"{len(chunks)} chunks but {len(texts)} indexed texts")
         with self._db.lock.exclusive():
             with self._db.transaction() as db:
-                gen = _generation(db)  # inside: no other process commits until we do
+                gen = self._db.generation()  # inside: no other process commits until we do
                 old = SqliteChunkStore.source_doc(db, doc.source)
                 removed = self._delete(db, old) if old else []
                 added = SqliteChunkStore.insert(db, doc, chunks, vectors)
@@ -125,7 +125,7 @@ class EmbeddedStore:
     def delete_document(self, doc_id: str) -> None:
         with self._db.lock.exclusive():
             with self._db.transaction() as db:
-                gen = _generation(db)
+                gen = self._db.generation()
                 if db.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is None:
                     raise DocumentNotFound(f"no document with id {doc_id}")
                 removed = self._delete(db, doc_id)
@@ -137,7 +137,3 @@ class EmbeddedStore:
         rowids = SqliteChunkStore.delete(db, doc_id)
         Fts5KeywordIndex.remove(db, rowids)
         return rowids
-
-
-def _generation(db: sqlite3.Connection) -> int:
-    return int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
