@@ -35,9 +35,8 @@ class IngestConfig:
     max_bytes: int = 50 * 2**20
     parser: str = "builtin"
     embed_batch: int = 64
-    write_wait: float | None = (
-        None  # seconds to wait for another writer (None: the store's default)
-    )
+    # seconds to wait for another writer (None: the store's default)
+    write_wait: float | None = None
 
 
 @dataclass(frozen=True)
