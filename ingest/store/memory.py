@@ -12,7 +12,7 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,13 +160,10 @@ class MemoryStore:
     def keywords(self) -> MemoryKeywordIndex:
         return self._keywords
 
-    def reading(self) -> AbstractContextManager[None]:
-        @contextmanager
-        def held() -> Iterator[None]:
-            with self._lock:
-                yield
-
-        return held()
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._lock:
+            yield
 
     @contextmanager
     def writing(self, wait: float | None = None) -> Iterator[None]:
