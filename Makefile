@@ -11,6 +11,7 @@ run: setup
 	.venv/bin/rag ask "$(DEMO_QUESTION)"
 
 test: setup
+	bash scripts/setup_browser.sh
 	bash scripts/check.sh
 
 check:

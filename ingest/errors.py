@@ -8,7 +8,7 @@ error (the operation was valid but failed).
     status  errors
     400     UsageError, ConfigError
     404     DocumentNotFound
-    409     StoreLocked (another process is writing), EmbedderMismatch
+    409     StoreLocked (another process is writing), EmbedderMismatch, Cancelled
     413     FileTooLarge
     415     UnsupportedFormat
     422     DocumentError, CorruptDocument, EncryptedDocument, EmptyDocument
@@ -71,6 +71,13 @@ class EmptyDocument(DocumentError):
 class FileTooLarge(DocumentError):
     code = "file_too_large"
     http_status = 413
+
+
+class Cancelled(RagError):
+    """The caller stopped a long operation (an ingest job); what was finished is kept."""
+
+    code = "cancelled"
+    http_status = 409
 
 
 class MissingDependency(RagError):

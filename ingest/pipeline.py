@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ingest.chunking import ChunkingConfig, chunk_document, indexed_text
 from ingest.embedding import Embedder
@@ -23,6 +23,9 @@ from ingest.hashing import content_id, file_digest
 from ingest.loaders import SUPPORTED_EXTENSIONS, load_document, require_parser
 from ingest.ports import Store
 from ingest.types import Block, Chunk, DocumentInfo, ParsedDocument
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ class IngestConfig:
     embed_batch: int = 64
     # seconds to wait for another writer (None: the store's default)
     write_wait: float | None = None
+    force: bool = False  # re-read unchanged files too (a re-ingest after a parser change)
 
 
 @dataclass(frozen=True)
@@ -57,13 +61,23 @@ class FileResult:
     error: str | None = None
 
 
+Stage = Literal["parsing", "chunking", "embedding"]
+
+
 @dataclass(frozen=True)
 class IngestEvent:
-    """Progress: `done` of `total` inputs handled; `result` is set when one finished."""
+    """Progress: `done` of `total` inputs handled; `result` is set when one finished.
+
+    Between results, events with `stage` say what is happening to the input `source`
+    (`fraction`: how much of that stage is done, for embedding). A progress callback may raise
+    a RagError (ingest.errors.Cancelled) to stop the batch: documents already written stay."""
 
     done: int
     total: int
     result: FileResult | None = None
+    source: str | None = None
+    stage: Stage | None = None
+    fraction: float = 0.0
 
 
 @dataclass
@@ -153,10 +167,14 @@ class Ingestor:
             if progress:
                 progress(IngestEvent(len(report.results), total, result))
 
+        def stage(source: str, name: Stage, fraction: float = 0.0) -> None:
+            if progress:
+                progress(IngestEvent(len(report.results), total, None, source, name, fraction))
+
         with self.store.writing(self.config.write_wait):
             for source, item in items:
                 try:
-                    prepared = self._prepare(source, item)
+                    prepared = self._prepare(source, item, stage)
                 except DocumentError as e:
                     log.warning("%s", e)
                     finish(FileResult(source, "failed", error=str(e)))
@@ -173,15 +191,17 @@ class Ingestor:
                     continue
                 pending.append(prepared)
                 if sum(len(p.chunks) for p in pending) >= self.config.embed_batch:
-                    for result in self._flush(pending):
+                    for result in self._flush(pending, stage):
                         finish(result)
                     pending = []
-            for result in self._flush(pending):
+            for result in self._flush(pending, stage):
                 finish(result)
         report.seconds = time.perf_counter() - start
         return report
 
-    def _prepare(self, source: str, item: Path | TextRecord) -> _Pending | FileResult:
+    def _prepare(
+        self, source: str, item: Path | TextRecord, stage: _StageReport
+    ) -> _Pending | FileResult:
         if isinstance(item, TextRecord):
             data = f"{item.title}\n{item.text}".encode()
             digest, size = file_digest(data), len(data)
@@ -195,8 +215,9 @@ class Ingestor:
                 raise DocumentError(f"{item}: no such file")
             digest, size = _file_digest(item, self.config.max_bytes), item.stat().st_size
         existing = self.store.chunks.document_by_source(source)
-        if existing and digest and existing.content_hash == digest:
+        if existing and digest and existing.content_hash == digest and not self.config.force:
             return FileResult(source, "unchanged", existing.id, existing.n_chunks)
+        stage(source, "parsing")
         if isinstance(item, TextRecord):
             parsed = ParsedDocument(source, item.title, "text", [Block("paragraph", item.text)])
             name = source
@@ -204,6 +225,7 @@ class Ingestor:
             parsed = load_document(item, max_bytes=self.config.max_bytes, parser=self.config.parser)
             name = item.name
         doc_id = content_id(source, digest)
+        stage(source, "chunking")
         chunks = chunk_document(parsed, doc_id, self.embedder.count_tokens, self.config.chunking)
         doc = DocumentInfo(
             id=doc_id, source=source, name=name, title=parsed.title, format=parsed.format,
@@ -212,7 +234,7 @@ class Ingestor:
         texts = [indexed_text(parsed.title, c.heading_path, c.text) for c in chunks]
         return _Pending(source, doc, chunks, texts, "updated" if existing else "added")
 
-    def _flush(self, pending: list[_Pending]) -> Iterator[FileResult]:
+    def _flush(self, pending: list[_Pending], stage: _StageReport) -> Iterator[FileResult]:
         """Embed what the pending documents lack, then write each in its own transaction."""
         if not pending:
             return
@@ -220,8 +242,12 @@ class Ingestor:
         for p in pending:
             by_hash.update({c.text_hash: t for c, t in zip(p.chunks, p.texts, strict=True)})
         missing = sorted(self.store.chunks.missing_vectors(by_hash))
-        vectors = self.embedder.embed_passages([by_hash[h] for h in missing])
-        new = dict(zip(missing, vectors, strict=True))
+        new: dict[str, np.ndarray] = {}
+        for part in _parts(missing, self.config.embed_batch):
+            for p in pending:
+                stage(p.source, "embedding", len(new) / max(len(missing), 1))
+            vectors = self.embedder.embed_passages([by_hash[h] for h in part])
+            new.update(zip(part, vectors, strict=True))
         for p in pending:
             mine = {c.text_hash: new[c.text_hash] for c in p.chunks if c.text_hash in new}
             # a document replaced earlier in this batch may have taken a shared text's stored
@@ -233,6 +259,20 @@ class Ingestor:
                 mine.update(zip(gone, again, strict=True))
             self.store.put_document(p.doc, p.chunks, p.texts, mine)
             yield FileResult(p.source, p.status, p.doc.id, len(p.chunks))
+
+
+_StageReport = Callable[..., None]  # (source, stage, fraction=0.0)
+
+
+def _parts(items: list[str], size: int) -> list[list[str]]:
+    """`items` in runs of `size`, the remainder joined to the last run: every run an embedder
+    sees is as large as the batch would have been, so it picks the same backend for each."""
+    if len(items) <= size:
+        return [items] if items else []
+    runs = [items[i : i + size] for i in range(0, len(items), size)]
+    if len(runs[-1]) < size:
+        runs[-2].extend(runs.pop())
+    return runs
 
 
 def _file_digest(path: Path, max_bytes: int) -> str:

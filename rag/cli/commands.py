@@ -138,6 +138,13 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from web.serve import serve
+
+    serve(_settings(args), args.host, args.port, args.workers, args.insecure)
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from rag.models.install import describe, install
     from rag.models.registry import MODELS

@@ -111,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--k", type=int, default=5, help="passages given to the generator")
     ev.add_argument("--model", help="generator: registry key or path to a .gguf file")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    srv = sub.add_parser("serve", parents=[common], help="the web app and REST API (waitress)")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8000, help="default 8000")
+    srv.add_argument("--workers", type=int, default=8, metavar="N",
+                     help="request threads (default 8; answers still run one at a time)")  # fmt: skip
+    srv.add_argument("--insecure", action="store_true",
+                     help="allow a non-loopback --host without RAG_API_KEY")  # fmt: skip
     bench = sub.add_parser("bench", parents=[common], help="measure ingest speed, memory, latency")
     bench.add_argument("datasets", nargs="+", metavar="DATASET_DIR")
     bench.add_argument("--chunk-tokens", type=int, default=64, help="small chunks → more of them")

@@ -1,0 +1,67 @@
+"""The API key: when Settings.api_key (RAG_API_KEY) is set, every request but the health check,
+the login page and static files must carry it, as `Authorization: Bearer <key>` or in the
+`rag_api_key` cookie that the login page sets (HttpOnly, SameSite=Strict)."""
+
+from __future__ import annotations
+
+import hmac
+from urllib.parse import quote
+
+from flask import Blueprint, Flask, Response, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
+
+from web.errors import Unauthorized
+
+COOKIE = "rag_api_key"
+OPEN_PATHS = ("/api/v1/health", "/login", "/static/")
+
+bp = Blueprint("auth", __name__)
+
+
+def presented_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get(COOKIE)
+
+
+def key_matches(expected: str, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this server: no scheme, no host, no `//evil.example`."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def install(app: Flask, api_key: str | None) -> None:
+    app.register_blueprint(bp)
+    if not api_key:
+        return
+
+    @app.before_request
+    def _require_key() -> BaseResponse | None:
+        if request.path.startswith(OPEN_PATHS) or key_matches(api_key, presented_key()):
+            return None
+        if request.path.startswith("/api/"):
+            raise Unauthorized("this server needs an API key: send Authorization: Bearer <key>")
+        return redirect("/login?next=" + quote(request.full_path.rstrip("?")))
+
+
+@bp.post("/login")
+def login() -> BaseResponse | tuple[str, int]:
+    from flask import current_app
+
+    expected = current_app.config.get("RAG_API_KEY")
+    target = safe_next(request.form.get("next"))
+    if not expected:
+        return redirect(target)
+    given = request.form.get("key", "").strip()
+    if not key_matches(expected, given):
+        return render_template("login.html", error=True, next=target), 401
+    resp: Response = redirect(target)  # type: ignore[assignment]
+    resp.set_cookie(COOKIE, given, httponly=True, samesite="Strict", max_age=30 * 86400,
+                    secure=request.is_secure)  # fmt: skip
+    return resp

@@ -1,0 +1,54 @@
+"""`rag serve`: the web app under waitress, a production WSGI server (never Flask's own)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+
+from ingest.errors import UsageError
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_exposure(host: str, settings: Settings, insecure: bool) -> None:
+    """Refuse to answer the network without a key: anyone who reaches the port could read
+    every document and delete the store."""
+    if is_loopback(host) or settings.api_key or insecure:
+        return
+    raise UsageError(
+        f"refusing to serve on {host} without an API key: anyone who can reach it could read "
+        "and delete your documents. Set RAG_API_KEY, or pass --insecure if you mean it"
+    )
+
+
+def serve(settings: Settings, host: str, port: int, threads: int, insecure: bool) -> None:
+    import waitress
+
+    from web.app import create_app
+
+    check_exposure(host, settings, insecure)
+    if threads < 1:
+        raise UsageError(f"--workers must be at least 1, not {threads}")
+    app = create_app(settings)
+    where = f"[{host}]" if ":" in host else host
+    print(f"rag: serving {settings.store_dir} on http://{where}:{port}  (Ctrl-C stops)",
+          file=sys.stderr, flush=True)  # fmt: skip
+    if not is_loopback(host) and not settings.api_key:
+        print("rag: WARNING: no API key; anyone who reaches this port has full access",
+              file=sys.stderr, flush=True)  # fmt: skip
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="rag",
+                       channel_timeout=300, clear_untrusted_proxy_headers=True)  # fmt: skip
+    finally:
+        app.extensions["rag"].close()

@@ -1,0 +1,181 @@
+"""The JSON shapes of the REST API (web/openapi.py documents each): documents, chunks, sources,
+entities, relations and subgraphs, built from the engine's typed results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from graph.names import name_key
+from ingest.errors import StoreNotFound
+from ingest.types import Chunk, ChunkHit, DocumentInfo
+from rag.types import Source
+
+if TYPE_CHECKING:
+    from graph.knowledge_graph import KnowledgeGraph
+    from graph.types import Entity, Relation
+    from web.workspace import Workspace
+
+DOCUMENT_STATUSES = ("ready", "graph_pending", "queued", "processing", "failed")
+
+
+def chunk_json(c: Chunk, doc: DocumentInfo) -> dict[str, Any]:
+    return {
+        "id": c.id, "ordinal": c.ordinal, "text": c.text, "page": c.page,
+        "section": " > ".join(c.heading_path), "kind": c.kind,
+        "location": ChunkHit(c, doc, 0.0).location,
+    }  # fmt: skip
+
+
+def source_json(s: Source) -> dict[str, Any]:
+    return dict(s.__dict__)
+
+
+def hit_sources(hits: Iterable[ChunkHit]) -> list[dict[str, Any]]:
+    return [source_json(Source.from_hit(i, h)) for i, h in enumerate(hits, start=1)]
+
+
+def entity_ref(e: Entity) -> dict[str, Any]:
+    return {"id": e.id, "name": e.name, "type": e.type}
+
+
+def entity_summary(kg: KnowledgeGraph, e: Entity) -> dict[str, Any]:
+    return {
+        "id": e.id, "name": e.name, "type": e.type, "description": e.description,
+        "aliases": list(e.aliases), "degree": kg.g.degree(e.id), "chunks": len(e.chunk_ids),
+    }  # fmt: skip
+
+
+def relation_json(r: Relation) -> dict[str, Any]:
+    return {
+        "id": r.id, "source": r.source, "target": r.target, "description": r.description,
+        "keywords": list(r.keywords), "weight": r.weight,
+    }  # fmt: skip
+
+
+def document_rows(ws: Workspace) -> list[dict[str, Any]]:
+    """Every stored document, then every file still in (or failed in) an ingest job."""
+    engine = ws.engine
+    try:
+        docs = engine.documents()
+    except StoreNotFound:  # nothing ingested yet: only what the jobs hold
+        docs = []
+    rows: list[dict[str, Any]] = []
+    if docs:
+        graph_on = engine.settings.graph != "off"
+        graphed = engine.graph_store.doc_ids() if graph_on else set()
+        meta = ws.metadata()
+        for d in docs:
+            rows.append(_row(d, "ready" if not graph_on or d.id in graphed else "graph_pending",
+                             meta.get(_rel(ws, d.source) or "", {})))  # fmt: skip
+    for job, f in ws.jobs.pending_files():
+        status = {"queued": "queued", "failed": "failed"}.get(f.stage, "processing")
+        if status == "failed" and f.doc_id is not None:
+            continue
+        rows.append({
+            "id": None, "name": f.name.rsplit("/", 1)[-1], "source": f.name, "title": "",
+            "format": f.name.rsplit(".", 1)[-1].lower(), "size": None, "pages": None,
+            "chunks": f.chunks, "entities": None, "ingested_at": job.created_at,
+            "status": status, "metadata": job.metadata, "error": f.error, "job": job.id,
+        })  # fmt: skip
+    return rows
+
+
+def with_counts(ws: Workspace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fill pages and entities (a read of each document's chunks: done for one page of rows)."""
+    engine = ws.engine
+    for row in rows:
+        if row["id"] is None:
+            continue
+        chunks = engine.chunks(row["id"])
+        pages = [c.page for c in chunks if c.page is not None]
+        row["pages"] = max(pages) if pages else None
+        row["entities"] = _entity_count(ws, [c.id for c in chunks])
+    return rows
+
+
+def _entity_count(ws: Workspace, chunk_ids: list[str]) -> int:
+    if ws.engine.settings.graph == "off" or not chunk_ids:
+        return 0
+    found = ws.engine.graph_store.entities_of_chunks(chunk_ids)
+    return len({e for ids in found.values() for e in ids})
+
+
+def _row(d: DocumentInfo, status: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": d.id, "name": d.name, "source": d.source, "title": d.title, "format": d.format,
+        "size": d.size, "pages": None, "chunks": d.n_chunks, "entities": None,
+        "ingested_at": d.ingested_at, "status": status, "metadata": metadata, "error": None,
+        "job": None,
+    }  # fmt: skip
+
+
+def _rel(ws: Workspace, source: str) -> str | None:
+    from pathlib import Path
+
+    try:
+        return Path(source).resolve().relative_to(ws.uploads.resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def matches(row: dict[str, Any], q: str) -> bool:
+    q = q.casefold()
+    return any(q in str(row.get(k) or "").casefold() for k in ("name", "source", "title"))
+
+
+def search_entities(kg: KnowledgeGraph, q: str, limit: int) -> list[Entity]:
+    """By name or alias: exact key, then prefix, then substring; ties by degree. Empty q: the
+    most connected entities."""
+    ents = list(kg.entities.values())
+    if not q.strip():
+        return sorted(ents, key=lambda e: (-kg.g.degree(e.id), e.name))[:limit]
+    key = name_key(q)
+    scored: list[tuple[int, int, str, Entity]] = []
+    for e in ents:
+        keys = [name_key(n) for n in (e.name, *e.aliases)]
+        if key in keys:
+            rank = 0
+        elif any(k.startswith(key) for k in keys):
+            rank = 1
+        elif any(key in k for k in keys):
+            rank = 2
+        elif key in name_key(e.description):
+            rank = 3
+        else:
+            continue
+        scored.append((rank, -kg.g.degree(e.id), e.name, e))
+    scored.sort(key=lambda t: t[:3])
+    return [t[3] for t in scored[:limit]]
+
+
+def subgraph(
+    kg: KnowledgeGraph, seeds: list[str], depth: int, limit: int
+) -> dict[str, list[dict[str, Any]]]:
+    """The seeds and their neighbours out to `depth` hops (strongest edges first, at most
+    `limit` nodes), with every relation among the nodes kept."""
+    keep: list[str] = [s for s in dict.fromkeys(seeds) if s in kg.entities][:limit]
+    frontier = list(keep)
+    seen = set(keep)
+    for _ in range(depth):
+        nxt: list[str] = []
+        for node in frontier:
+            nbrs = sorted(kg.g[node].items(), key=lambda kv: (-kv[1].get("weight", 1.0), kv[0]))
+            for nbr, _ in nbrs:
+                if nbr not in seen and len(seen) < limit:
+                    seen.add(nbr)
+                    keep.append(nbr)
+                    nxt.append(nbr)
+        frontier = nxt
+    sub = kg.g.subgraph(keep)
+    seed_set = set(seeds)
+    nodes = [{
+        "id": n, "name": kg.entities[n].name, "type": kg.entities[n].type,
+        "description": kg.entities[n].description, "degree": kg.g.degree(n), "seed": n in seed_set,
+    } for n in keep]  # fmt: skip
+    edges = []
+    for _, _, data in sorted(sub.edges(data=True), key=lambda t: t[2]["id"]):
+        r = kg.relations[data["id"]]
+        edges.append({"id": r.id, "source": r.source, "target": r.target,
+                      "description": r.description, "weight": r.weight})  # fmt: skip
+    return {"nodes": nodes, "edges": edges}

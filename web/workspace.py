@@ -1,0 +1,189 @@
+"""A workspace: one store with its Engine, its ingest job queue and its uploaded files.
+
+`current()` is the one function that chooses the store a request works on. Today a server has
+one workspace; several isolated stores on one server (chosen by a header or a path segment)
+change this function and `Workspaces`, not the routes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+
+from ingest.atomic import write_json_atomic
+from ingest.errors import FileTooLarge, StoreNotFound, UnsupportedFormat
+from ingest.loaders import SUPPORTED_EXTENSIONS
+from ingest.pipeline import IngestEvent, IngestReport
+from rag.engine import Engine
+from web.errors import BadRequest
+from web.jobs import FileJob, Job, JobQueue
+
+if TYPE_CHECKING:
+    from graph.knowledge_graph import KnowledgeGraph
+
+UPLOADS = "uploads"  # inside the store directory: the files the web app ingested
+STAGING = ".incoming"  # inside uploads: files of jobs that have not started
+METADATA = ".metadata.json"  # inside uploads: the `metadata` given with each upload, by path
+
+
+class Workspace:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.root = engine.settings.store_dir
+        self.uploads = self.root / UPLOADS
+        self._meta_lock = threading.Lock()
+        self._kg: tuple[int, KnowledgeGraph] | None = None
+        self._kg_lock = threading.Lock()
+        self.jobs = JobQueue(self._ingest, on_done=self._record_metadata)
+
+    def close(self) -> None:
+        self.jobs.close()
+        self.engine.close()
+
+    # --- uploads -----------------------------------------------------------------------------
+
+    def stage_uploads(
+        self, files: list[tuple[str, Callable[[Path], None]]], metadata: dict[str, Any]
+    ) -> Job:
+        """Check every name first (nothing is written if one is refused), save each file to
+        the staging folder, then queue one job over them. `files`: (uploaded name, save-to)."""
+        names = [safe_relative_path(name) for name, _ in files]
+        bad = [n for n in names if n.suffix.lower() not in SUPPORTED_EXTENSIONS]
+        if bad:
+            raise UnsupportedFormat(
+                "unsupported file type: " + ", ".join(str(b) for b in bad)
+                + "; supported: " + ", ".join(sorted(SUPPORTED_EXTENSIONS))
+            )  # fmt: skip
+        if len(set(names)) != len(names):
+            raise BadRequest("the same file name appears twice in one upload")
+        self.engine.create_store()  # before anything lands in its directory
+        batch = self.uploads / STAGING / _token()
+        limit = self.engine.settings.max_file_mb * 2**20
+        jobs: list[FileJob] = []
+        try:
+            for rel, (_, save) in zip(names, files, strict=True):
+                staged = batch / rel
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                save(staged)
+                if staged.stat().st_size > limit:
+                    raise FileTooLarge(
+                        f"{rel}: {staged.stat().st_size / 2**20:.1f} MB is over the "
+                        f"{self.engine.settings.max_file_mb:g} MB limit (RAG_MAX_FILE_MB)"
+                    )
+                jobs.append(FileJob(str(rel), staged, self.uploads / rel))
+        except BaseException:
+            _remove_tree(batch)
+            raise
+        return self.jobs.submit(jobs, metadata)
+
+    def reingest(self, doc_id: str) -> Job:
+        doc = self.engine.document(doc_id)
+        source = Path(doc.source)
+        if not source.is_file():
+            raise StoreNotFound(f"the file of {doc.name} is no longer at {doc.source}")
+        name = _relative_to(source, self.uploads) or doc.name
+        return self.jobs.submit([FileJob(name, source, source)], force=True)
+
+    def _ingest(
+        self, paths: list[Path], progress: Callable[[IngestEvent], None],
+        graph_progress: Callable[[int, int], None], force: bool,
+    ) -> IngestReport:  # fmt: skip
+        return self.engine.ingest(paths, progress, graph_progress, force=force)
+
+    # --- upload metadata ---------------------------------------------------------------------
+
+    def metadata(self) -> dict[str, dict[str, Any]]:
+        path = self.uploads / METADATA
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def metadata_of(self, source: str) -> dict[str, Any]:
+        rel = _relative_to(Path(source), self.uploads)
+        return self.metadata().get(rel, {}) if rel else {}
+
+    def _record_metadata(self, job: Job) -> None:
+        if not job.metadata:
+            return
+        with self._meta_lock:
+            meta = self.metadata()
+            for f in job.files:
+                if f.stage in ("done", "unchanged"):
+                    meta[f.name] = job.metadata
+            write_json_atomic(self.uploads / METADATA, meta)
+
+    # --- the knowledge graph, loaded once per generation -------------------------------------
+
+    def knowledge_graph(self) -> KnowledgeGraph:
+        from graph.knowledge_graph import KnowledgeGraph
+
+        self.engine.store  # noqa: B018 - no store is a 404, not an empty graph
+        store = self.engine.graph_store
+        gen = store.generation()
+        with self._kg_lock:
+            if self._kg is None or self._kg[0] != gen:
+                self._kg = (gen, KnowledgeGraph.load(store))
+            return self._kg[1]
+
+
+class Workspaces:
+    """The stores this server serves. One for now: the Settings' store."""
+
+    def __init__(self, default: Workspace) -> None:
+        self.default = default
+
+    def close(self) -> None:
+        self.default.close()
+
+
+def current() -> Workspace:
+    """The workspace of the request being handled."""
+    spaces: Workspaces = current_app.extensions["rag"]
+    return spaces.default
+
+
+# --- names of uploaded files -------------------------------------------------------------------
+
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
+
+
+def safe_relative_path(name: str) -> PurePosixPath:
+    """An uploaded name ("folder/sub/a.pdf") as a relative path that stays in its folder:
+    no absolute path, no "..", no hidden or empty parts, no characters file systems refuse."""
+    parts: list[str] = []
+    for raw in name.replace("\\", "/").split("/"):
+        part = _UNSAFE.sub("_", unicodedata.normalize("NFC", raw)).strip().lstrip(".").strip()
+        if part in ("", "."):
+            continue
+        parts.append(part[:200])
+    if not parts:
+        raise BadRequest(f"{name!r} is not a usable file name")
+    return PurePosixPath(*parts)
+
+
+def _relative_to(path: Path, root: Path) -> str | None:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def _token() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:12]
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
