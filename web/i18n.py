@@ -240,6 +240,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "login.explain": {"en": "This service asks for its API key.", "zh": "此服务需要 API 密钥。"},
     "login.key": {"en": "API key", "zh": "API 密钥"},
     "login.submit": {"en": "Log in", "zh": "登录"},
+    "login.wrong_key": {"en": "That key is not right.", "zh": "密钥不正确。"},
 }
 # fmt: on
 

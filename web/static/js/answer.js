@@ -96,6 +96,9 @@ export class AnswerText {
   }
 }
 
+// Source.document is the stored file's path; its last part is what a reader recognises
+const fileName = (path) => String(path || "").split(/[\\/]/).pop();
+
 // ---- the citation tooltip: one element for the page, filled with textContent ----------------
 
 function tooltipFor(marker) {
@@ -108,7 +111,7 @@ function tooltipFor(marker) {
     const text = source.text.length > 700 ? source.text.slice(0, 700) + "…" : source.text;
     tip.append(
       el("div", { class: "tip-head", text: `[${source.n}] ${source.title || source.document}` }),
-      el("div", { class: "tip-loc", text: [source.document, source.location].filter(Boolean).join(" · ") }),
+      el("div", { class: "tip-loc", text: [fileName(source.document), source.location].filter(Boolean).join(" · ") }),
       el("div", { class: "tip-text", text }),
     );
   }
@@ -153,7 +156,7 @@ export function sourceItem(source, { cited = false } = {}) {
       "div",
       { class: "source-head" },
       el("span", { class: "source-n", text: `[${source.n}]` }),
-      el("a", { href: chunkUrl(source.doc_id, source.chunk_id), text: name }),
+      el("a", { href: chunkUrl(source.doc_id, source.chunk_id), title: source.document, text: name }),
       source.location ? el("span", { class: "muted", text: source.location }) : null,
       el("span", { class: "score", title: t("common.score"), text: formatScore(source.score) }),
     ),
@@ -173,10 +176,24 @@ export function sourceItem(source, { cited = false } = {}) {
   return item;
 }
 
+/** Offer "show more" only on passages cut short by the list's height limit. */
+export function trimExpanders(root) {
+  requestAnimationFrame(() => {
+    for (const button of root.querySelectorAll(".expand")) {
+      const text = button.previousElementSibling;
+      // a passage not laid out (inside a closed <details>) keeps its button
+      if (text && text.clientHeight && !button.parentElement.classList.contains("open")) {
+        button.hidden = text.scrollHeight <= text.clientHeight + 2;
+      }
+    }
+  });
+}
+
 export function renderSources(list, sources, cited = []) {
   const citedSet = new Set(cited);
   list.replaceChildren(...(sources || []).map((s) => sourceItem(s, { cited: citedSet.has(s.n) })));
   if (!sources || !sources.length) list.append(el("li", { class: "muted", text: t("ask.no_sources") }));
+  trimExpanders(list);
 }
 
 // ---- the trace ----------------------------------------------------------------------------

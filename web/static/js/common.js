@@ -40,6 +40,12 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** Replace a node's children, skipping null/false the way el() does (replaceChildren would print "null"). */
+export function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+}
+
 export const $ = (selector, root = document) => root.querySelector(selector);
 export const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
 

@@ -56,7 +56,9 @@ function highlight() {
 
 async function load() {
   try {
-    const doc = await api(path);
+    const data = await api(path);
+    // GET /documents/<id> is {document: DocumentRow, chunks, entities}
+    const doc = { ...(data.document || data), chunks: data.chunks, entities: data.entities };
     document.title = (doc.name || doc.source) + " · " + t("app.name");
     $("#doc-name").textContent = doc.name || doc.source;
     meta(doc);

@@ -3,7 +3,7 @@
 // "show in graph") load and highlight those entities. vis-network draws labels on a canvas and
 // gets its tooltips as elements built with textContent, so names and descriptions stay text.
 
-import { $, api, chunkUrl, el, formatNumber, showError, t } from "./common.js";
+import { $, api, chunkUrl, el, fill, formatNumber, showError, t } from "./common.js";
 
 const PALETTE = ["#3556d4", "#2a9d8f", "#e76f51", "#8a5cd1", "#e9a23b", "#4c9f38", "#d1497b", "#2f8fbf", "#7a7f8c"];
 const LIMIT = 150;
@@ -54,15 +54,16 @@ function excerpt(text, n = 160) {
 
 function toNode(n) {
   const c = colour(n.type);
-  return {
+  const node = {
     id: n.id,
     label: n.name,
     value: Math.max(1, n.degree || 1),
     color: { background: c, border: n.seed ? "#111827" : c, highlight: { background: c, border: "#111827" } },
     borderWidth: n.seed ? 3 : 1,
-    font: n.seed ? { face: FONT, size: 15, bold: true } : undefined,
     title: tooltip(n.name, n.type, excerpt(n.description)),
   };
+  if (n.seed) node.font = { face: FONT, size: 15, color: "#111827", strokeWidth: 3, strokeColor: "#ffffff" };
+  return node;
 }
 
 function toEdge(e) {
@@ -103,10 +104,9 @@ async function loadSubgraph(params, { merge = false } = {}) {
     for (const e of data.edges) relations.set(e.id, e);
     nodes.update(data.nodes.map((n) => (merge && nodes.get(n.id) ? { id: n.id } : toNode(n))));
     edges.update(data.edges.map(toEdge));
+    // a new neighbourhood is laid out afresh (and fitted once stable); an expansion keeps moving
+    if (!merge) network.setData({ nodes, edges });
     caption();
-    const seeds = data.nodes.filter((n) => n.seed).map((n) => n.id);
-    network.once("stabilizationIterationsDone", () => network.fit({ animation: { duration: 300 } }));
-    if (!merge && seeds.length) network.selectNodes(seeds);
     return data;
   } catch (error) {
     showError(errorBox, error);
@@ -147,7 +147,8 @@ async function showEntity(id) {
   try {
     const data = await api("/graph/entities/" + encodeURIComponent(id));
     const e = data.entity;
-    details.replaceChildren(
+    fill(
+      details,
       el("h2", { text: e.name }),
       el("div", { class: "type", text: [e.type, t("graph.degree", { n: formatNumber(e.degree) }), t("graph.chunk_count", { n: formatNumber(e.chunks) })].filter(Boolean).join(" · ") }),
       e.description ? el("p", { class: "desc", text: e.description }) : null,
@@ -190,7 +191,8 @@ async function showRelation(id) {
     const data = await api("/graph/relations/" + encodeURIComponent(id));
     const r = data.relation || {};
     const keywords = Array.isArray(r.keywords) ? r.keywords.join(", ") : r.keywords;
-    details.replaceChildren(
+    fill(
+      details,
       el("h2", {}, entityButton(data.source), " — ", entityButton(data.target)),
       el("div", { class: "type", text: t("graph.relation") + (r.weight ? " · " + t("graph.weight", { n: r.weight }) : "") }),
       r.description ? el("p", { class: "desc", text: r.description }) : null,
@@ -308,7 +310,7 @@ async function start() {
     if (data && wanted.entities.length === 1) showEntity(wanted.entities[0]);
   } else if (top.length) {
     // nothing asked for: the most connected entities, to start from
-    await loadSubgraph({ entities: top.slice(0, 8).map((e) => e.id) });
+    await loadSubgraph({ entities: top.slice(0, 5).map((e) => e.id) });
   } else {
     caption();
   }

@@ -2,7 +2,7 @@
 // of one question side by side.
 
 import { $, $$, api, chunkUrl, config, el, formatScore, loadDocumentOptions, renderTimings, showError, t } from "./common.js";
-import { queryBody, renderTrace } from "./answer.js";
+import { queryBody, renderTrace, trimExpanders } from "./answer.js";
 
 const form = $("#retrieval-form");
 const modeSelect = $("select[name=mode]", form);
@@ -54,6 +54,7 @@ function hit(source, rank) {
 function renderHits(list, sources) {
   list.replaceChildren(...sources.map((s, i) => hit(s, i + 1)));
   if (!sources.length) list.append(el("li", { class: "muted", text: t("retrieval.no_results") }));
+  trimExpanders(list);
 }
 
 let busy = false;

@@ -69,7 +69,7 @@ function showIgnored(ignored) {
   const box = $("#ignored");
   box.hidden = !ignored.length;
   $("#ignored-summary").textContent = t("upload.ignored", { n: ignored.length });
-  $("#ignored-list").replaceChildren(...ignored.map((i) => el("li", {}, el("code", { text: i.path })), " — ", i.why)));
+  $("#ignored-list").replaceChildren(...ignored.map((i) => el("li", {}, el("code", { text: i.path }), " — ", i.why)));
 }
 
 function batches(items) {
