@@ -92,8 +92,9 @@ def _page(template: str, page: str, **extra: Any) -> str:
         "settings": _settings_view(),
         **extra,
     }
+    # not "config": Flask gives every template its app config under that name
     return render_template(
-        template, page=page, config=config, strings=strings(lang), modes=config["modes"],
+        template, page=page, page_config=config, strings=strings(lang), modes=config["modes"],
         methods=config["methods"], settings=config["settings"],
     )  # fmt: skip
 

@@ -10,6 +10,7 @@ import {
   formatScore,
   graphUrl,
   hasString,
+  placeIn,
   renderTimings,
   showError,
   streamEvents,
@@ -111,7 +112,7 @@ function tooltipFor(marker) {
     const text = source.text.length > 700 ? source.text.slice(0, 700) + "…" : source.text;
     tip.append(
       el("div", { class: "tip-head", text: `[${source.n}] ${source.title || source.document}` }),
-      el("div", { class: "tip-loc", text: [fileName(source.document), source.location].filter(Boolean).join(" · ") }),
+      el("div", { class: "tip-loc", text: [fileName(source.document), placeIn(source.location, source.title)].filter(Boolean).join(" · ") }),
       el("div", { class: "tip-text", text }),
     );
   }
@@ -157,9 +158,9 @@ export function sourceItem(source, { cited = false } = {}) {
       { class: "source-head" },
       el("span", { class: "source-n", text: `[${source.n}]` }),
       el("a", { href: chunkUrl(source.doc_id, source.chunk_id), title: source.document, text: name }),
-      source.location ? el("span", { class: "muted", text: source.location }) : null,
       el("span", { class: "score", title: t("common.score"), text: formatScore(source.score) }),
     ),
+    placeIn(source.location, source.title) ? el("div", { class: "where", text: placeIn(source.location, source.title) }) : null,
     text,
   );
   item.append(

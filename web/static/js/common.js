@@ -12,7 +12,8 @@ const strings = readJSON("i18n");
 
 /** The interface string `key` in the page's language; `{name}` placeholders filled from values. */
 export function t(key, values = {}) {
-  let text = strings[key];
+  // a key may have a singular form, "<key>.one", used when n is 1
+  let text = Number(values.n) === 1 && key + ".one" in strings ? strings[key + ".one"] : strings[key];
   if (text === undefined) {
     console.warn("missing interface string", key);
     text = key;
@@ -79,6 +80,12 @@ export function chunkUrl(docId, chunkId) {
 
 export function graphUrl({ entities = [], chunks = [] } = {}) {
   return pageUrl("/graph", { entities: entities.join(","), chunks: chunks.join(",") });
+}
+
+/** A passage's location without the document title it usually starts with (shown beside it). */
+export function placeIn(location, title) {
+  if (!location || location === title) return "";
+  return title && location.startsWith(title + " > ") ? location.slice(title.length + 3) : location;
 }
 
 // ---- the API ----------------------------------------------------------------------------

@@ -29,8 +29,8 @@ function writeAddress() {
 
 function row(doc) {
   const name = doc.id
-    ? el("a", { href: pageUrl("/documents/" + encodeURIComponent(doc.id)), text: doc.name || doc.source })
-    : el("span", { text: doc.name || doc.source });
+    ? el("a", { href: pageUrl("/documents/" + encodeURIComponent(doc.id)), title: doc.source, text: doc.name || doc.source })
+    : el("span", { title: doc.source, text: doc.name || doc.source });
   const nameCell = el("td", { class: "name" }, name);
   if (doc.title && doc.title !== doc.name) nameCell.append(el("div", { class: "muted small", text: doc.title }));
   if (doc.error) nameCell.append(el("div", { class: "error small", text: doc.error }));

@@ -6,8 +6,15 @@
 import { $, api, chunkUrl, el, fill, formatNumber, showError, t } from "./common.js";
 
 const PALETTE = ["#3556d4", "#2a9d8f", "#e76f51", "#8a5cd1", "#e9a23b", "#4c9f38", "#d1497b", "#2f8fbf", "#7a7f8c"];
+const SEED = "#f59e0b";
 const LIMIT = 150;
 const FONT = 'system-ui, "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif';
+
+if (typeof vis === "undefined") {
+  // web/static/vendor is built at setup (scripts/vendor_js.sh), not committed
+  showError($("#graph-error"), t("graph.no_library"));
+  throw new Error("vis-network is not loaded");
+}
 
 const container = $("#network");
 const details = $("#details");
@@ -58,8 +65,9 @@ function toNode(n) {
     id: n.id,
     label: n.name,
     value: Math.max(1, n.degree || 1),
-    color: { background: c, border: n.seed ? "#111827" : c, highlight: { background: c, border: "#111827" } },
-    borderWidth: n.seed ? 3 : 1,
+    // the entities asked for (?entities=, ?chunks=) wear an amber ring
+    color: { background: c, border: n.seed ? SEED : c, highlight: { background: c, border: "#111827" } },
+    borderWidth: n.seed ? 4 : 1,
     title: tooltip(n.name, n.type, excerpt(n.description)),
   };
   if (n.seed) node.font = { face: FONT, size: 15, color: "#111827", strokeWidth: 3, strokeColor: "#ffffff" };
@@ -189,6 +197,7 @@ async function showRelation(id) {
   details.replaceChildren(el("p", { class: "muted" }, el("span", { class: "spinner" }), " ", t("common.loading")));
   try {
     const data = await api("/graph/relations/" + encodeURIComponent(id));
+    if (edges.get(id)) network.selectEdges([id]);
     const r = data.relation || {};
     const keywords = Array.isArray(r.keywords) ? r.keywords.join(", ") : r.keywords;
     fill(
@@ -210,7 +219,7 @@ async function focusEntity(id) {
   if (!nodes.get(id)) await loadSubgraph({ entities: [id] });
   if (nodes.get(id)) {
     network.selectNodes([id]);
-    network.focus(id, { scale: 1.1, animation: { duration: 300 } });
+    network.focus(id, { scale: 0.9, animation: { duration: 300 } });
   }
   showEntity(id);
 }

@@ -1,7 +1,7 @@
 // /retrieval: retrieve-only with every knob visible, and the three retrieval methods' rankings
 // of one question side by side.
 
-import { $, $$, api, chunkUrl, config, el, formatScore, loadDocumentOptions, renderTimings, showError, t } from "./common.js";
+import { $, $$, api, chunkUrl, config, el, formatScore, loadDocumentOptions, placeIn, renderTimings, showError, t } from "./common.js";
 import { queryBody, renderTrace, trimExpanders } from "./answer.js";
 
 const form = $("#retrieval-form");
@@ -31,10 +31,10 @@ function hit(source, rank) {
       { class: "hit-head" },
       el("span", { class: "swatch" }),
       el("span", { class: "hit-rank", text: "#" + rank }),
-      el("a", { href: chunkUrl(source.doc_id, source.chunk_id), text: source.title || source.document }),
-      source.location ? el("span", { class: "muted small", text: source.location }) : null,
+      el("a", { href: chunkUrl(source.doc_id, source.chunk_id), title: source.document, text: source.title || source.document }),
       el("span", { class: "score", title: t("common.score"), text: formatScore(source.score) }),
     ),
+    placeIn(source.location, source.title) ? el("div", { class: "where", text: placeIn(source.location, source.title) }) : null,
     el("p", { class: "hit-text", text: source.text }),
   );
   item.append(

@@ -68,6 +68,7 @@ function sortOut(files) {
 function showIgnored(ignored) {
   const box = $("#ignored");
   box.hidden = !ignored.length;
+  box.open = ignored.length <= 10;
   $("#ignored-summary").textContent = t("upload.ignored", { n: ignored.length });
   $("#ignored-list").replaceChildren(...ignored.map((i) => el("li", {}, el("code", { text: i.path }), " — ", i.why)));
 }
