@@ -205,7 +205,11 @@ function describe(value) {
   if (Array.isArray(value) && value.every((v) => typeof v === "string" && /^[0-9a-f]{8,}$/i.test(v))) {
     return t("trace.ids", { n: value.length });
   }
-  return JSON.stringify(value);
+  if (Array.isArray(value) && value.every((v) => v && typeof v === "object")) {
+    // e.g. global_map's reports [{title, score}]: one line each
+    return value.map((v) => Object.values(v).map((x) => (typeof x === "string" ? x : JSON.stringify(x))).join(" · ")).join("\n");
+  }
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
 function planStep(step) {
@@ -248,7 +252,7 @@ function traceStep(step) {
     { class: "trace-step" + (step.step === "fallback" ? " plan" : "") },
     el("div", { class: "op", text: head }),
     rows.length
-      ? el("dl", {}, rows.flatMap(([key, value]) => [el("dt", { text: key }), el("dd", { class: key === "result" ? "result" : "", text: describe(value) })]))
+      ? el("dl", {}, rows.flatMap(([key, value]) => [el("dt", { text: hasString("trace.key." + key) ? t("trace.key." + key) : key }), el("dd", { class: key === "result" ? "result" : "", text: describe(value) })]))
       : null,
   );
 }

@@ -193,7 +193,7 @@ function render(job) {
   v.overall.style.width = Math.round(progress * 100) + "%";
   v.overall.parentElement.className = "progress " + (job.state === "done" ? "done" : job.state === "failed" ? "failed" : "");
   v.cancel.hidden = FINISHED.has(job.state);
-  v.retry.hidden = !(FINISHED.has(job.state) && count("failed"));
+  v.retry.hidden = !(FINISHED.has(job.state) && count("failed") + count("cancelled"));
   showError(v.error, job.error);
   for (const file of files) {
     let row = v.rows.get(file.name);
