@@ -3,7 +3,8 @@
 Plain requests get the scripted `reply`. Requests that ask for JSON by schema (the LLM graph
 extractor's) get `extraction_reply` of their last message, a small knowledge graph derived
 from the text alone, so every run over the same chunks answers the same. `delay_s` makes each
-answer slow, for tests that must catch a run in the middle.
+answer slow, for tests that must catch a run in the middle; `token_delay_s` spaces the streamed
+words, so a client can be seen receiving an answer piece by piece.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ def extraction_reply(text: str) -> str:
 
 
 class FakeOpenAI:
-    def __init__(self, reply: str, delay_s: float = 0.0) -> None:
-        self.reply, self.delay_s = reply, delay_s
+    def __init__(self, reply: str, delay_s: float = 0.0, token_delay_s: float = 0.0) -> None:
+        self.reply, self.delay_s, self.token_delay_s = reply, delay_s, token_delay_s
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
@@ -79,15 +80,20 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                     "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
                 }  # fmt: skip
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                if state.token_delay_s:
+                    self.wfile.flush()
+                    time.sleep(state.token_delay_s)
             self.wfile.write(b"data: [DONE]\n\n")
 
     return Handler
 
 
 @contextmanager
-def fake_openai(reply: str, *, delay_s: float = 0.0) -> Iterator[tuple[str, FakeOpenAI]]:
+def fake_openai(
+    reply: str, *, delay_s: float = 0.0, token_delay_s: float = 0.0
+) -> Iterator[tuple[str, FakeOpenAI]]:
     """Serve on 127.0.0.1 (a free port); yields the base URL and the recorded requests."""
-    state = FakeOpenAI(reply, delay_s)
+    state = FakeOpenAI(reply, delay_s, token_delay_s)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

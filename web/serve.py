@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import sys
+import threading
+from typing import Any
 
 from ingest.errors import UsageError
 from rag.settings import Settings
@@ -41,6 +43,7 @@ def serve(settings: Settings, host: str, port: int, threads: int, insecure: bool
     if threads < 1:
         raise UsageError(f"--workers must be at least 1, not {threads}")
     app = create_app(settings)
+    threading.Thread(target=_warm, args=(app,), name="warm-up", daemon=True).start()
     where = f"[{host}]" if ":" in host else host
     print(f"rag: serving {settings.store_dir} on http://{where}:{port}  (Ctrl-C stops)",
           file=sys.stderr, flush=True)  # fmt: skip
@@ -52,3 +55,16 @@ def serve(settings: Settings, host: str, port: int, threads: int, insecure: bool
                        channel_timeout=300, clear_untrusted_proxy_headers=True)  # fmt: skip
     finally:
         app.extensions["rag"].close()
+
+
+def _warm(app: Any) -> None:
+    """Load the models while the first page renders, so the first question does not wait for
+    them; one that is missing is reported by /api/v1/health and by the request that needs it."""
+    from ingest.errors import RagError
+
+    engine = app.extensions["rag"].default.engine
+    for part in ("embedder", "generator"):
+        try:
+            getattr(engine, part)
+        except RagError as e:
+            log.warning("not loaded: %s", e)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from selenium import webdriver
@@ -108,3 +110,84 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         return path
     return tmp_path_factory.mktemp("screenshots")
+
+
+# --- a real `rag serve` on loopback ------------------------------------------------------------
+
+E2E_ANSWER = (
+    "QLoRA quantizes the frozen base model to 4-bit NF4 [1] and trains LoRA adapters on top, "
+    "which is why one GPU is enough [2]."
+)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(base: str, proc: Any, timeout: float = 120.0) -> dict[str, Any]:
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"rag serve exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(base + "/api/v1/health", timeout=5) as resp:
+                return dict(json.load(resp))
+        except urllib.error.HTTPError as e:  # 503: up, a model missing
+            return dict(json.load(e))
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"rag serve did not answer on {base} within {timeout}s")
+
+
+@dataclass
+class LiveServer:
+    url: str
+    store: Path
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`rag serve` on a free loopback port over an empty store, with the real embedder and a
+    scripted OpenAI-compatible endpoint as the generator (its answer streams a word every
+    40 ms, citing [1] and [2]), so what the pages show does not depend on a model's whims."""
+    import subprocess
+    import sys
+
+    from rag.models.registry import MODELS, is_installed
+    from rag.settings import Settings
+    from tests.fake_openai import fake_openai
+
+    models = Settings.from_env().models_dir
+    need(is_installed(MODELS["embedder"], models), "the e5 embedder is not installed")
+    tmp = tmp_path_factory.mktemp("live")
+    port = free_port()
+    log = tmp / "serve.log"
+    with fake_openai(E2E_ANSWER, token_delay_s=0.04) as (llm_url, _):
+        env = {**os.environ, "HOME": str(tmp / "home"), "RAG_MODELS_DIR": str(models),
+               "RAG_OPENAI_BASE_URL": llm_url, "RAG_OPENAI_MODEL": "scripted"}  # fmt: skip
+        env.pop("RAG_STORE", None)
+        env.pop("RAG_API_KEY", None)
+        rag = Path(sys.executable).with_name("rag")  # the venv's console script
+        cmd = [str(rag), "serve", "--store", str(tmp / "store"), "--port", str(port)]
+        with log.open("wb") as out:
+            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(url, proc)
+            yield LiveServer(url, tmp / "store", log)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

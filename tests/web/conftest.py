@@ -3,16 +3,21 @@ generator), empty or with the demo corpus uploaded through the API itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ingest.embedding import HashingEmbedder
+from ingest.embedding import Embedder, HashingEmbedder
 from rag.engine import Engine
+from rag.generation.base import Generator
 from rag.generation.scripted import ScriptedGenerator
 from rag.settings import Settings
 from tests.conftest import DEMO
@@ -75,3 +80,91 @@ def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
 @pytest.fixture
 def demo_client(demo_app: Flask) -> FlaskClient:
     return demo_app.test_client()
+
+
+# --- helpers of test_api.py, test_jobs.py and test_serve.py --------------------------------------
+
+
+class GatedEmbedder(HashingEmbedder):
+    """A hashing embedder that holds each embedding call at a gate until the test lets it on.
+
+    Embedding is the ingest's true boundary with the model, so a job held here is a job really
+    running: its files are in the "embedding" (or, for the graph's names, the "graph") stage.
+    `arrived` counts the calls that reached the closed gate; `calls` records every call's texts.
+    A gate left closed opens by itself after `max_wait` seconds, so a failing test cannot hang.
+    """
+
+    def __init__(self, max_wait: float = 60.0) -> None:
+        super().__init__()
+        self.arrived = threading.Semaphore(0)
+        self.calls: list[list[str]] = []
+        self._passes = threading.Semaphore(0)
+        self._open = threading.Event()
+        self._max_wait = max_wait
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        if not self._open.is_set():
+            self.arrived.release()
+            deadline = time.monotonic() + self._max_wait
+            while not self._open.is_set() and not self._passes.acquire(timeout=0.02):
+                if time.monotonic() > deadline:
+                    break
+        return super().embed_passages(texts)
+
+    def wait_arrival(self, timeout: float = 30.0) -> None:
+        """Until an embedding call waits at the gate."""
+        assert self.arrived.acquire(timeout=timeout), "no embedding call reached the gate"
+
+    def let_one_through(self) -> None:
+        self._passes.release()
+
+    def open(self) -> None:
+        self._open.set()
+
+
+def make_engine_app(
+    tmp: Path,
+    *,
+    embedder: Embedder | None = None,
+    generator: Generator | None = None,
+    **settings: Any,
+) -> Flask:
+    """Like make_app, with the engine's embedder or generator chosen by the test."""
+    s = Settings.from_env(
+        {"HOME": str(tmp / "home")}, store_dir=tmp / "store", embedder="hashing", **settings
+    )
+    engine = Engine(
+        s, embedder=embedder or HashingEmbedder(), generator=generator or ScriptedGenerator(ANSWER)
+    )
+    app = create_app(engine=engine)
+    app.config["TESTING"] = True
+    return app
+
+
+def post_files(
+    client: FlaskClient,
+    files: list[tuple[str, bytes]],
+    headers: dict[str, str] | None = None,
+    **form: str,
+) -> Any:
+    """POST /api/v1/documents with in-memory files given as (uploaded name, content)."""
+    data: dict[str, Any] = {"file": [(io.BytesIO(b), name) for name, b in files], **form}
+    return client.post(
+        "/api/v1/documents", data=data, content_type="multipart/form-data", headers=headers or {}
+    )
+
+
+def every_file(root: Path) -> set[Path]:
+    """Every file and folder under root (for asserting where a request wrote)."""
+    return set(root.rglob("*"))
+
+
+@pytest.fixture
+def gated(tmp_path: Path) -> Iterator[tuple[Flask, GatedEmbedder]]:
+    """An app whose ingest jobs wait at the embedder's gate until the test opens it."""
+    emb = GatedEmbedder()
+    a = make_engine_app(tmp_path, embedder=emb, write_wait=0.2)
+    yield a, emb
+    emb.open()
+    a.extensions["rag"].close()
