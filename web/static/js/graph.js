@@ -45,6 +45,9 @@ const network = new vis.Network(container, { nodes, edges }, {
   interaction: { hover: true, tooltipDelay: 150, multiselect: true, keyboard: { enabled: true, bindToWindow: false } },
 });
 
+// for the browser tests and the console: the network and its data
+window.ragGraph = { network, nodes, edges };
+
 function colour(type) {
   let h = 0;
   for (const ch of String(type || "")) h = (h * 31 + ch.codePointAt(0)) >>> 0;
