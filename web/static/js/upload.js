@@ -54,13 +54,18 @@ async function droppedFiles(dataTransfer) {
 function sortOut(files) {
   const accepted = [];
   const ignored = [];
+  const seen = new Set();
   for (const item of files) {
-    const base = item.path.slice(item.path.lastIndexOf("/") + 1);
-    if (base.startsWith(".")) ignored.push({ ...item, why: t("upload.why_hidden") });
+    // the server refuses one name twice in an upload; a hidden folder (.git/…) is not content
+    if (item.path.split("/").some((part) => part.startsWith("."))) ignored.push({ ...item, why: t("upload.why_hidden") });
+    else if (seen.has(item.path)) ignored.push({ ...item, why: t("upload.why_twice") });
     else if (!EXTENSIONS.has(extension(item.path))) ignored.push({ ...item, why: t("upload.why_type", { ext: extension(item.path) || "–" }) });
     else if (item.file.size === 0) ignored.push({ ...item, why: t("upload.why_empty") });
     else if (item.file.size > MAX_FILE) ignored.push({ ...item, why: t("upload.why_large", { size: formatBytes(item.file.size), limit: config.settings.max_file_mb }) });
-    else accepted.push(item);
+    else {
+      seen.add(item.path);
+      accepted.push(item);
+    }
   }
   return { accepted, ignored };
 }
