@@ -364,9 +364,11 @@ class Engine:
         """The query with the settings' defaults filled in; bad choices raise ConfigError."""
         q = Query.of(question, **options)
         spec = mode(q.mode)
-        strategy = None
+        strategy = check_strategy(q.strategy) if q.strategy is not None else None  # any mode
         if spec.strategies:
-            strategy = check_strategy(q.strategy or spec.default_strategy or DEFAULT_GRAPH_STRATEGY)
+            strategy = strategy or check_strategy(spec.default_strategy or DEFAULT_GRAPH_STRATEGY)
+        else:
+            strategy = None  # a mode without strategies ignores a valid one
         if q.k is not None and q.k < 1:
             raise ConfigError(f"k must be at least 1, not {q.k}")
         method = check_method(q.method or self.settings.retrieval)

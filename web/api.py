@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
@@ -172,18 +171,10 @@ def get_document(doc_id: str) -> Response:
 def delete_document(doc_id: str) -> Response:
     ws = current()
     doc = ws.engine.document(doc_id)  # an id, never a glob: a REST delete names one document
-    deleted = ws.engine.delete(doc.id)
-    _remove_upload(ws.uploads, Path(doc.source))
-    return jsonify({"deleted": [shapes._row(d, "ready", {}) for d in deleted]})
-
-
-def _remove_upload(uploads: Path, source: Path) -> None:
-    """The uploaded file goes with its document; files outside uploads/ are the user's own."""
-    try:
-        source.resolve().relative_to(uploads.resolve())
-    except ValueError:
-        return
-    source.unlink(missing_ok=True)
+    row = shapes.with_counts(ws, [r for r in shapes.document_rows(ws) if r["id"] == doc.id])
+    ws.engine.delete(doc.id)
+    ws.forget(doc.source)
+    return jsonify({"deleted": row})
 
 
 @bp.post("/documents/<doc_id>/reingest")

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from web.errors import Unauthorized
 
 COOKIE = "rag_api_key"
-OPEN_PATHS = ("/api/v1/health", "/login", "/static/")
+OPEN_PATHS = ("/api/v1/health", "/login")  # exactly these, and everything under /static/
 
 bp = Blueprint("auth", __name__)
 
@@ -43,7 +43,8 @@ def install(app: Flask, api_key: str | None) -> None:
 
     @app.before_request
     def _require_key() -> BaseResponse | None:
-        if request.path.startswith(OPEN_PATHS) or key_matches(api_key, presented_key()):
+        open_path = request.path in OPEN_PATHS or request.path.startswith("/static/")
+        if open_path or key_matches(api_key, presented_key()):
             return None
         if request.path.startswith("/api/"):
             raise Unauthorized("this server needs an API key: send Authorization: Bearer <key>")

@@ -97,7 +97,7 @@ def register_error_handlers(app: Flask) -> None:
         status = e.code or 500
         if status == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH") or 0
-            message = f"the upload is larger than the server's limit of {limit / 2**20:.0f} MB"
+            message = f"the upload is larger than the server's limit of {limit / 2**20:g} MB"
         else:
             message = e.description or e.name
         return _respond(status, _HTTP_CODES.get(status, e.name.lower().replace(" ", "_")), message)

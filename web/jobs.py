@@ -10,6 +10,7 @@ with `GET /api/v1/jobs`; a restarted server starts with none (the documents are 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import shutil
@@ -59,6 +60,7 @@ class Job:
     files: list[FileJob]
     metadata: dict[str, Any] = field(default_factory=dict)
     force: bool = False  # re-ingest: read the files even where they are unchanged
+    staging: Path | None = None  # the folder its uploads wait in, removed once they moved
     state: JobState = "queued"
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
@@ -100,13 +102,18 @@ class JobQueue:
     # --- what requests call ------------------------------------------------------------------
 
     def submit(
-        self, files: list[FileJob], metadata: dict[str, Any] | None = None, *, force: bool = False
+        self,
+        files: list[FileJob],
+        metadata: dict[str, Any] | None = None,
+        *,
+        force: bool = False,
+        staging: Path | None = None,
     ) -> Job:
         with self._lock:
             waiting = sum(j.state == "queued" for j in self._jobs.values())
             if waiting >= MAX_QUEUED:
                 raise QueueFull(f"{waiting} jobs are waiting; try again when some have finished")
-            job = Job(uuid.uuid4().hex[:12], files, dict(metadata or {}), force)
+            job = Job(uuid.uuid4().hex[:12], files, dict(metadata or {}), force, staging)
             self._jobs[job.id] = job
             self._forget_old()
         self._start()
@@ -131,10 +138,15 @@ class JobQueue:
             return [j.to_dict() for j in jobs]
 
     def pending_files(self) -> list[tuple[Job, FileJob]]:
-        """Files of jobs that have not finished them, and failed files of recent jobs."""
+        """Files not in the store: waiting, being read, or failed in their latest job (a file
+        that a later job ingested, or that is written and only waits for the graph, is not)."""
         with self._lock:
-            return [(j, f) for j in self._jobs.values() for f in j.files
-                    if f.stage not in ("done", "unchanged", "cancelled")]  # fmt: skip
+            latest: dict[Path, tuple[Job, FileJob]] = {}
+            for j in sorted(self._jobs.values(), key=lambda j: j.created_at):
+                for f in j.files:
+                    latest[f.target] = (j, f)
+        return [(j, f) for j, f in latest.values()
+                if f.doc_id is None and f.stage not in ("done", "unchanged", "cancelled")]  # fmt: skip
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Stop a job: a queued one never starts; a running one stops at the next stage."""
@@ -265,6 +277,8 @@ class JobQueue:
             except OSError as e:
                 with self._lock:
                     f.stage, f.error = "failed", f"{f.name}: could not store the upload: {e}"
+        if job.staging is not None:
+            _remove_empty_dirs(job.staging)
         return paths
 
     @staticmethod
@@ -299,6 +313,17 @@ class JobQueue:
         finished = [j for j in self._jobs.values() if j.state not in ("queued", "running")]
         for j in sorted(finished, key=lambda j: j.created_at)[: max(0, len(finished) - KEEP_JOBS)]:
             del self._jobs[j.id]
+            if j.staging is not None:  # uploads of a job cancelled before it ran: no retry now
+                shutil.rmtree(j.staging, ignore_errors=True)
+
+
+def _remove_empty_dirs(root: Path) -> None:
+    """`root` and the folders under it that hold nothing (a file that could not move stays)."""
+    for sub in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        with contextlib.suppress(OSError):
+            sub.rmdir()
+    with contextlib.suppress(OSError):
+        root.rmdir()
 
 
 _STAGE_SPAN = {"parsing": (0.0, 0.1), "chunking": (0.1, 0.2), "embedding": (0.2, 0.8)}

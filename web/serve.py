@@ -50,11 +50,24 @@ def serve(settings: Settings, host: str, port: int, threads: int, insecure: bool
     if not is_loopback(host) and not settings.api_key:
         print("rag: WARNING: no API key; anyone who reaches this port has full access",
               file=sys.stderr, flush=True)  # fmt: skip
+    _stop_on_sigterm()
     try:
         waitress.serve(app, host=host, port=port, threads=threads, ident="rag",
                        channel_timeout=300, clear_untrusted_proxy_headers=True)  # fmt: skip
     finally:
         app.extensions["rag"].close()
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (systemd, `docker stop`, `kill`) stops the server as Ctrl-C does: waitress ends,
+    running jobs are cancelled, the stores close."""
+    import signal
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _warm(app: Any) -> None:

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 
 from ingest.atomic import write_json_atomic
-from ingest.errors import FileTooLarge, StoreNotFound, UnsupportedFormat
+from ingest.errors import FileTooLarge, UnsupportedFormat
 from ingest.loaders import SUPPORTED_EXTENSIONS
 from ingest.pipeline import IngestEvent, IngestReport
 from rag.engine import Engine
-from web.errors import BadRequest
+from web.errors import BadRequest, NotFound
 from web.jobs import FileJob, Job, JobQueue
 
 if TYPE_CHECKING:
@@ -78,16 +78,16 @@ class Workspace:
                         f"{self.engine.settings.max_file_mb:g} MB limit (RAG_MAX_FILE_MB)"
                     )
                 jobs.append(FileJob(str(rel), staged, self.uploads / rel))
-        except BaseException:
+            return self.jobs.submit(jobs, metadata, staging=batch)
+        except BaseException:  # a refused file or a full queue: nothing of this upload stays
             _remove_tree(batch)
             raise
-        return self.jobs.submit(jobs, metadata)
 
     def reingest(self, doc_id: str) -> Job:
         doc = self.engine.document(doc_id)
         source = Path(doc.source)
         if not source.is_file():
-            raise StoreNotFound(f"the file of {doc.name} is no longer at {doc.source}")
+            raise NotFound(f"the file of {doc.name} is no longer at {doc.source}; upload it again")
         name = _relative_to(source, self.uploads) or doc.name
         return self.jobs.submit([FileJob(name, source, source)], force=True)
 
@@ -110,6 +110,18 @@ class Workspace:
     def metadata_of(self, source: str) -> dict[str, Any]:
         rel = _relative_to(Path(source), self.uploads)
         return self.metadata().get(rel, {}) if rel else {}
+
+    def forget(self, source: str) -> None:
+        """A deleted document's upload and metadata go with it; files outside uploads/ are the
+        user's own and stay."""
+        rel = _relative_to(Path(source), self.uploads)
+        if rel is None:
+            return
+        (self.uploads / rel).unlink(missing_ok=True)
+        with self._meta_lock:
+            meta = self.metadata()
+            if meta.pop(rel, None) is not None:
+                write_json_atomic(self.uploads / METADATA, meta)
 
     def _record_metadata(self, job: Job) -> None:
         if not job.metadata:
@@ -164,10 +176,25 @@ def safe_relative_path(name: str) -> PurePosixPath:
         part = _UNSAFE.sub("_", unicodedata.normalize("NFC", raw)).strip().lstrip(".").strip()
         if part in ("", "."):
             continue
-        parts.append(part[:200])
+        parts.append(_fit(part, MAX_NAME_BYTES))
     if not parts:
         raise BadRequest(f"{name!r} is not a usable file name")
     return PurePosixPath(*parts)
+
+
+MAX_NAME_BYTES = 200  # file systems take 255 bytes a name; room left for a temporary suffix
+
+
+def _fit(part: str, limit: int) -> str:
+    """`part` cut to `limit` UTF-8 bytes at a character boundary, its extension kept."""
+    if len(part.encode()) <= limit:
+        return part
+    stem, dot, ext = part.rpartition(".")
+    if not dot or len(ext.encode()) > 16:
+        stem, ext = part, ""
+    suffix = f".{ext}" if ext else ""
+    room = limit - len(suffix.encode())
+    return stem.encode()[:room].decode("utf-8", "ignore").rstrip() + suffix
 
 
 def _relative_to(path: Path, root: Path) -> str | None:

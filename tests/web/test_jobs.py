@@ -126,13 +126,6 @@ def test_files_move_through_their_stages(gated: tuple[Flask, GatedEmbedder]) -> 
     assert [j["id"] for j in client.get(f"{API}/jobs").json["jobs"]] == [second["id"], job["id"]]
 
 
-@pytest.mark.xfail(
-    reason="BUG: GET /documents while a job is in its graph stage lists each of its files "
-    "twice: the stored document (status 'ready') and the job's row (id null, status "
-    "'processing'), so total is 4 for 2 files; a job row whose file has a doc_id should merge "
-    "into (or replace) the document's row",
-    strict=True,
-)
 def test_a_file_in_the_graph_stage_is_listed_once(gated: tuple[Flask, GatedEmbedder]) -> None:
     app, emb = gated
     client = app.test_client()
@@ -259,12 +252,6 @@ def test_a_job_with_nothing_failed_has_nothing_to_retry(app: Flask) -> None:
     assert len(app.test_client().get(f"{API}/jobs").json["jobs"]) == 1
 
 
-@pytest.mark.xfail(
-    reason="BUG: GET /documents keeps listing a file as failed (id null, status 'failed') after "
-    "a retry ingested it: every failed FileJob of a remembered job stays a row "
-    "(shapes.document_rows), so pears.md is listed 'ready' and 'failed' at once",
-    strict=True,
-)
 def test_a_file_ingested_by_its_retry_is_no_longer_listed_failed(app: Flask) -> None:
     client = app.test_client()
     with HeldWriter(app):
@@ -364,12 +351,6 @@ def test_metadata_of_a_failed_file_is_shown_on_its_row(app: Flask) -> None:
     assert row["metadata"] == {"source": "scanner"}
 
 
-@pytest.mark.xfail(
-    reason="BUG: DELETE /documents/<id> answers {deleted: [row]} whose metadata is {} and "
-    "entities null although the document had both (api.delete_document builds the row with "
-    "shapes._row(d, 'ready', {})); the contract's DocumentRow has the real values",
-    strict=True,
-)
 def test_the_deleted_row_is_the_documents_row(app: Flask) -> None:
     client = app.test_client()
     job = upload_and_wait(app, [("a.md", ADAPTERS)], metadata='{"team": "ml"}')
@@ -379,11 +360,6 @@ def test_the_deleted_row_is_the_documents_row(app: Flask) -> None:
     assert deleted == [listed]
 
 
-@pytest.mark.xfail(
-    reason="BUG: DELETE /documents/<id> leaves the file's entry in uploads/.metadata.json, so a "
-    "later upload of the same name without metadata shows the deleted document's metadata",
-    strict=True,
-)
 def test_a_deleted_documents_metadata_does_not_come_back(app: Flask) -> None:
     client = app.test_client()
     job = upload_and_wait(app, [("a.md", ADAPTERS)], metadata='{"team": "ml"}')
@@ -392,11 +368,6 @@ def test_a_deleted_documents_metadata_does_not_come_back(app: Flask) -> None:
     assert rows(client)[0]["metadata"] == {}
 
 
-@pytest.mark.xfail(
-    reason="BUG: every upload leaves its staging folder store/uploads/.incoming/<batch>/ (and "
-    "the sub-folders of its names) behind, empty, after the worker moved the files out",
-    strict=True,
-)
 def test_staging_folders_are_removed_once_the_job_took_the_files(
     app: Flask, tmp_path: Path
 ) -> None:

@@ -274,12 +274,6 @@ def test_a_real_server_from_upload_to_retrieval(server: Server) -> None:
     assert outside == [tmp / "serve.log"]  # the server wrote nothing but into its store
 
 
-@pytest.mark.xfail(
-    reason="BUG: `rag serve` stopped with SIGTERM (what systemd, docker stop and "
-    "Popen.terminate send) dies of the signal (exit -15) without closing the workspace: "
-    "web/serve.py handles only Ctrl-C (KeyboardInterrupt); SIGTERM should stop it the same way",
-    strict=True,
-)
 def test_a_real_server_stops_cleanly_on_sigterm(server: Server) -> None:
     server.wait_ready()
     assert server.stop(signal.SIGTERM) == 0, server.log
