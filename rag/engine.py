@@ -385,13 +385,15 @@ class Engine:
         *,
         brief: bool = False,
         context: Context | None = None,
+        started: float | None = None,
         **options: Unpack[QueryOptions],
     ) -> Iterator[AnswerEvent]:
         """Answer, yielding the retrieved sources, the answer's tokens, then the Answer.
 
         `context` reuses what `context()` already retrieved (benchmarks rank and answer from one
-        retrieval)."""
-        t0 = time.perf_counter()
+        retrieval); `started` (a time.perf_counter() reading) is when that retrieval began, so
+        the timings count it."""
+        t0 = time.perf_counter() if started is None else started
         q = self.query(question, **options)  # a bad choice raises here, not at the first next()
         return self._answer(q, context, brief, t0)
 

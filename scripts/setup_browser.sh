@@ -9,9 +9,11 @@ log() { printf '\033[1m[setup-browser]\033[0m %s\n' "$*" >&2; }
 
 # --no-install-recommends keeps out what a desktop wants (upower, udev, a notification daemon, a
 # printer dialog); of chromium's recommends only fonts-liberation matters headless: text in
-# screenshots with Arial/Times metrics.
-PACKAGES=(chromium chromium-driver fonts-liberation)
-if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+# screenshots with Arial/Times metrics. fonts-wqy-microhei draws the Chinese of the pages (without
+# a CJK font every Chinese character is a box).
+PACKAGES=(chromium chromium-driver fonts-liberation fonts-wqy-microhei)
+CJK_FONT=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && [ -f "$CJK_FONT" ]; then
   exit 0
 fi
 

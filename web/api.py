@@ -233,8 +233,9 @@ def ask() -> Response:
     def events() -> Iterator[str]:
         yield ": answering\n\n"  # headers and a first byte go out before retrieval starts
         try:
+            t0 = time.perf_counter()
             ctx = engine.context(q)
-            for ev in engine.stream(q, context=ctx):
+            for ev in engine.stream(q, context=ctx, started=t0):
                 if isinstance(ev, Retrieved):
                     sources = [shapes.source_json(s) for s in ev.sources]
                     yield _sse("sources", {"sources": sources, "trace": ctx.trace})
