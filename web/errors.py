@@ -14,16 +14,13 @@ from flask import Flask, Response, jsonify, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from ingest.errors import RagError
+from ingest.errors import RagError, UsageError
 
 log = logging.getLogger(__name__)
 
 
-class BadRequest(RagError):
-    """The body is not JSON, or a field is missing or of the wrong type."""
-
-    code = "bad_request"
-    http_status = 400
+# the body is not JSON, or a field is missing or of the wrong type: the engine's own 400
+BadRequest = UsageError
 
 
 class Unauthorized(RagError):

@@ -61,8 +61,14 @@ def test_bad_files_are_reported_and_the_rest_ingests(fake_engine: Engine, tmp_pa
 def test_progress_reports_every_file(fake_engine: Engine, demo_dir: Path) -> None:
     events: list[IngestEvent] = []
     fake_engine.ingest([demo_dir], progress=events.append)
-    assert [e.done for e in events] == list(range(1, len(events) + 1))
-    assert events[-1].done == events[-1].total == 10
+    results = [e for e in events if e.result is not None]
+    assert [e.done for e in results] == list(range(1, len(results) + 1))
+    assert results[-1].done == results[-1].total == 10
+    # between results, each file's stages in order, each named by its source
+    for r in results:
+        if r.result and r.result.status == "added":
+            stages = [e.stage for e in events if e.source == r.result.source]
+            assert stages[:2] == ["parsing", "chunking"] and "embedding" in stages
 
 
 def test_delete_by_name_path_and_id(fake_engine: Engine, demo_dir: Path, tmp_path: Path) -> None:

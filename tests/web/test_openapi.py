@@ -487,14 +487,7 @@ BODIES = [
     {"question": "QLoRA", "method": "x"},
     {"question": "QLoRA", "filters": {"doc_ids": [1]}},
     {"question": "QLoRA", "stream": False},  # /ask only
-    pytest.param(
-        {"question": "QLoRA", "mode": "rag", "strategy": "x"},
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="the API ignores a strategy outside graph "
-            "mode instead of answering 422 for a value not among the choices",
-        ),
-    ),
+    {"question": "QLoRA", "mode": "rag", "strategy": "x"},  # checked in every mode
 ]
 
 
