@@ -27,6 +27,7 @@ from web.workspace import current
 bp = Blueprint("api", __name__)
 
 MAX_PER_PAGE = 200
+MAX_K = 100  # passages a query may ask for
 QUERY_FIELDS = {"question", "mode", "strategy", "k", "method", "filters"}
 
 
@@ -103,6 +104,8 @@ def _query(body: dict[str, Any], extra: set[str] = frozenset()) -> Query:  # typ
         "k": _optional(body, "k", int), "method": _optional(body, "method", str),
         "filters": _filters(body),
     }  # fmt: skip
+    if options["k"] is not None and options["k"] > MAX_K:
+        raise InvalidValue(f"k={options['k']} is more than {MAX_K} passages")
     try:
         return current().engine.query(question.strip(), **options)
     except ConfigError as e:
@@ -227,6 +230,7 @@ def ask() -> Response:
         raise BadRequest("stream must be true or false")
     q = _query(body, {"stream"})
     engine = current().engine
+    engine.store  # noqa: B018 - no store is a 404 before a stream starts, not an error event
     if not stream:
         return jsonify(engine.ask(q).to_dict())
 

@@ -46,7 +46,7 @@ def install(app: Flask, api_key: str | None) -> None:
         open_path = request.path in OPEN_PATHS or request.path.startswith("/static/")
         if open_path or key_matches(api_key, presented_key()):
             return None
-        if request.path.startswith("/api/"):
+        if request.path.startswith("/api/v1/"):  # /api/docs is a page: it goes to log in
             raise Unauthorized("this server needs an API key: send Authorization: Bearer <key>")
         return redirect("/login?next=" + quote(request.full_path.rstrip("?")))
 

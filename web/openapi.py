@@ -182,7 +182,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "mode": {**enum(MODE_NAMES, null=True), "default": MODE_NAMES[0]},
         "strategy": {**enum(GRAPH_STRATEGIES, null=True),
                      "description": "graph mode only; null: the mode's default"},
-        "k": nullable("integer", minimum=1, description="passages; null: the server's top_k"),
+        "k": nullable("integer", minimum=1, maximum=api.MAX_K,
+                      description="passages; null: the server's top_k"),
         "method": {**enum(RETRIEVAL_METHODS, null=True),
                    "description": "retrieval method; null: the server's setting"},
         "filters": {"type": ["object", "null"], "additionalProperties": False, "properties": {

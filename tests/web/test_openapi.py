@@ -563,13 +563,28 @@ def test_answer_stream_events_are_documented(demo_app: Flask, spec: Spec, mode: 
     assert set(names[1:-1]) == {"token"}, names
 
 
-def test_a_stream_that_fails_ends_with_a_documented_error_event(app: Flask, spec: Spec) -> None:
+def test_a_stream_that_fails_ends_with_a_documented_error_event(
+    spec: Spec, tmp_path: Path
+) -> None:
+    from tests.web.test_api import FailingGenerator, one_doc_app
+
+    app = one_doc_app(tmp_path, generator=FailingGenerator())
+    try:
+        resp = spec.check(
+            app.test_client(), "POST", "/api/v1/ask", json={"question": "pear", "stream": True}
+        )
+        events = sse_events(resp.get_data(as_text=True))
+        assert [name for name, _ in events] == ["sources", "token", "token", "error"]
+        assert events[-1][1]["error"]["code"] == "generation_failed"
+    finally:
+        app.extensions["rag"].close()
+
+
+def test_a_stream_over_no_store_is_a_documented_404(app: Flask, spec: Spec) -> None:
     resp = spec.check(
         app.test_client(), "POST", "/api/v1/ask", json={"question": "q", "stream": True}
-    )  # no store: fails once streaming
-    events = sse_events(resp.get_data(as_text=True))
-    assert [name for name, _ in events] == ["error"]
-    assert events[0][1]["error"]["code"] == "store_not_found"
+    )
+    assert resp.status_code == 404 and resp.json["error"]["code"] == "store_not_found"
 
 
 # --- Swagger UI ------------------------------------------------------------------------------
