@@ -61,23 +61,26 @@ def test_upload_a_pdf_and_a_docx_through_the_page(
     open_page(browser, live_server, "/upload")
     picker = browser.find_element(By.ID, "file-input")
     picker.send_keys("\n".join(str(p) for p in UPLOADS))
-    card = until(browser, lambda b: b.find_element(By.CSS_SELECTOR, "#jobs .job"), 20)
+    until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#jobs .job"), 20)
     stages_seen: set[str] = set()
 
-    def finished(_: WebDriver) -> bool:
-        badges = card.find_elements(By.CSS_SELECTOR, "tbody .badge")
-        stages_seen.update(b.get_attribute("class").split()[-1] for b in badges)
-        return len(badges) == 2 and all("done" in b.get_attribute("class") for b in badges)
+    def finished(_: WebDriver) -> bool:  # read in one script: the rows re-render as they poll
+        stages = browser.execute_script(
+            "return Array.from(document.querySelectorAll('#jobs .job tbody .badge'))"
+            ".map((b) => b.className.split(' ').pop());"
+        )  # fmt: skip
+        stages_seen.update(stages)
+        return len(stages) == 2 and set(stages) == {"done"}
 
     until(browser, finished, 240)
     assert {"done"} <= stages_seen
+    card = browser.find_element(By.CSS_SELECTOR, "#jobs .job")
     names = [td.text for td in card.find_elements(By.CSS_SELECTOR, "td.file")]
     assert names == [p.name for p in UPLOADS] or sorted(names) == sorted(p.name for p in UPLOADS)
     shot(browser, screenshot_dir, "upload")
     # the job is the server's, not the tab's: a reload finds it again, finished
     browser.refresh()
-    card = until(browser, lambda b: b.find_element(By.CSS_SELECTOR, "#jobs .job"), 20)
-    until(browser, lambda b: len(card.find_elements(By.CSS_SELECTOR, "tbody .badge.done")) == 2)
+    until(browser, finished, 20)
     assert not console_errors(browser)
 
 
@@ -163,8 +166,12 @@ def test_the_graph_view_opens_a_node_clicked_on_the_canvas(
     open_page(browser, live_server, "/graph")
     search = browser.find_element(By.ID, "entity-q")
     search.send_keys("QLoRA\n")
-    until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#entity-results li button"), 30)
-    browser.find_element(By.CSS_SELECTOR, "#entity-results li button").click()
+    # the list re-renders as the search settles: find and press the button in one script
+    pressed = until(browser, lambda b: b.execute_script(
+        "const b = Array.from(document.querySelectorAll('#entity-results li button'))"
+        ".find((x) => x.textContent.includes('QLoRA')); if (b) b.click(); return !!b;"
+    ), 30)  # fmt: skip
+    assert pressed
     until(browser, lambda b: b.execute_script("return window.ragGraph.nodes.length") > 1, 30)
     time.sleep(1.5)  # let the layout settle before aiming at a node
     # a real click on the canvas, on a neighbour of the searched entity
