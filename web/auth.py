@@ -5,12 +5,13 @@ the login page and static files must carry it, as `Authorization: Bearer <key>` 
 from __future__ import annotations
 
 import hmac
-from urllib.parse import quote
+import re
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Flask, Response, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from web.errors import Unauthorized
+from web.errors import CrossSite, Unauthorized
 
 COOKIE = "rag_api_key"
 OPEN_PATHS = ("/api/v1/health", "/login")  # exactly these, and everything under /static/
@@ -29,15 +30,44 @@ def key_matches(expected: str, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
 
 
+_LOCAL_PATH = re.compile(r"/(?![/\\])[^\x00-\x20\x7f\\]*")
+
+
 def safe_next(target: str | None) -> str:
-    """Only a path on this server: no scheme, no host, no `//evil.example`."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path on this server: no scheme, no host, no `//evil.example`, and no control
+    character or space a browser would drop to make one (`/\t/evil.example`)."""
+    if not target or not _LOCAL_PATH.fullmatch(target):
         return "/"
-    return target
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else "/"
+
+
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def same_site_write() -> bool:
+    """Writes must come from this server's pages or from a non-browser client. A browser says
+    where a request comes from (Sec-Fetch-Site, Origin); a form on another site posting to
+    127.0.0.1 is refused, key or no key (the cookie of a login would ride along)."""
+    if request.method not in UNSAFE_METHODS:
+        return True
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # curl, scripts, SDKs: no browser, no ambient credentials to abuse
+    return urlsplit(origin).netloc == request.host
 
 
 def install(app: Flask, api_key: str | None) -> None:
     app.register_blueprint(bp)
+
+    @app.before_request
+    def _refuse_cross_site() -> None:
+        if not same_site_write():
+            raise CrossSite("a write from another site's page is refused")
+
     if not api_key:
         return
 

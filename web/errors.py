@@ -28,6 +28,13 @@ class Unauthorized(RagError):
     http_status = 401
 
 
+class CrossSite(RagError):
+    """A write sent by another site's page (a form or script on a page the user visited)."""
+
+    code = "cross_site"
+    http_status = 403
+
+
 class NotFound(RagError):
     code = "not_found"
     http_status = 404
@@ -78,7 +85,7 @@ def _respond(status: int, code: str, message: str) -> Response | tuple[str, int]
     return page, status
 
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found",
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 413: "file_too_large", 415: "unsupported_format"}  # fmt: skip
 
 

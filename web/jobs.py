@@ -172,7 +172,10 @@ class JobQueue:
                       if not f.target.is_file() and f.staged.is_file()]  # fmt: skip
         if not again:
             raise NothingToRetry(f"job {job_id} has no failed file to retry")
-        return self.submit(again, job.metadata)
+        retried = self.submit(again, job.metadata, force=job.force, staging=job.staging)
+        with self._lock:
+            job.staging = None  # the new job owns what is left of the staging folder
+        return retried
 
     def close(self, timeout: float = 5.0) -> None:
         """Cancel what runs, drop what waits, and let the worker end."""
@@ -206,18 +209,21 @@ class JobQueue:
 
     def _loop(self) -> None:
         while (job := self._queue.get()) is not None:
-            if job.state != "queued":  # cancelled while it waited
-                continue
             try:
                 self._run(job)
             except Exception:  # a bug must not kill the worker and strand every later job
                 log.exception("ingest job %s failed", job.id)
                 with self._lock:
                     self._fail_rest(job, "internal error; the server log has the details")
-            self._on_done(job)
+            try:
+                self._on_done(job)
+            except Exception:
+                log.exception("after ingest job %s", job.id)
 
     def _run(self, job: Job) -> None:
         with self._lock:
+            if job.state != "queued" or job.cancel.is_set():  # cancelled as it was taken
+                return
             job.state, job.started_at = "running", time.time()
         try:
             self._prepare()

@@ -38,6 +38,7 @@ from rag.generation.base import GenerationError
 from web import api, auth, shapes
 from web.errors import (
     BadRequest,
+    CrossSite,
     InvalidValue,
     JobNotFound,
     NotFound,
@@ -286,6 +287,7 @@ ASK_OK = {"200": {
 
 QUERY_ERRORS = (
     BadRequest,
+    CrossSite,
     InvalidValue,
     StoreNotFound,
     EmbedderMismatch,
@@ -334,7 +336,7 @@ OPERATIONS: dict[str, Op] = {  # by endpoint: the view functions of web/api.py a
     ),
     "api.reingest": Op(
         "documents", "Read a document's file again", ok(202, "JobEnvelope"),
-        (DocumentNotFound, StoreNotFound, QueueFull),
+        (DocumentNotFound, StoreNotFound, NotFound, QueueFull),
     ),
     "api.list_jobs": Op("jobs", "Recent ingest jobs", ok(200, "JobList")),
     "api.get_job": Op("jobs", "One job", ok(200, "Job"), (JobNotFound,)),
@@ -383,6 +385,7 @@ OPERATIONS: dict[str, Op] = {  # by endpoint: the view functions of web/api.py a
 WHEN = {
     400: "the body is not a JSON object, or a field is missing or of the wrong type",
     401: "the server has an API key and the request does not carry it",
+    403: "a write sent by another site's page (Sec-Fetch-Site or Origin says so)",
     404: "no such thing, or no store yet",
     409: "the store or the job queue is busy, or in a state that refuses this",
     413: "a file over the server's RAG_MAX_FILE_MB, or an upload over RAG_MAX_UPLOAD_MB",
@@ -421,9 +424,11 @@ def openapi_path(rule: Rule) -> str:
     return _ARG.sub(r"{\1}", rule.rule)
 
 
-def operation(endpoint: str, rule: Rule, op: Op) -> dict[str, Any]:
-    public = rule.rule.startswith(auth.OPEN_PATHS)
+def operation(endpoint: str, rule: Rule, op: Op, method: str) -> dict[str, Any]:
+    public = rule.rule in auth.OPEN_PATHS
     errors = op.errors if public else (*op.errors, Unauthorized)
+    if method in auth.UNSAFE_METHODS:
+        errors = (*errors, CrossSite)
     params = [
         {
             "name": name,
@@ -459,7 +464,7 @@ def build(app: Flask) -> dict[str, Any]:
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(openapi_path(rule), {})[method.lower()] = operation(
-                rule.endpoint, rule, op
+                rule.endpoint, rule, op, method
             )
     return {
         "openapi": "3.1.0",

@@ -14,6 +14,9 @@ from rag.settings import Settings
 log = logging.getLogger(__name__)
 
 
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -43,6 +46,8 @@ def serve(settings: Settings, host: str, port: int, threads: int, insecure: bool
     if threads < 1:
         raise UsageError(f"--workers must be at least 1, not {threads}")
     app = create_app(settings)
+    if is_loopback(host):  # a page on another domain that resolves to 127.0.0.1 is refused
+        app.config["TRUSTED_HOSTS"] = LOOPBACK_NAMES
     threading.Thread(target=_warm, args=(app,), name="warm-up", daemon=True).start()
     where = f"[{host}]" if ":" in host else host
     print(f"rag: serving {settings.store_dir} on http://{where}:{port}  (Ctrl-C stops)",

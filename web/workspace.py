@@ -7,6 +7,7 @@ change this function and `Workspaces`, not the routes.
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import threading
@@ -63,6 +64,11 @@ class Workspace:
             )  # fmt: skip
         if len(set(names)) != len(names):
             raise BadRequest("the same file name appears twice in one upload")
+        taken = set(names)
+        if clash := next((n for n in names if any(p in taken for p in n.parents)), None):
+            raise BadRequest(
+                f"{clash} would sit inside {next(p for p in clash.parents if p in taken)}, which is a file of the same upload"
+            )
         self.engine.create_store()  # before anything lands in its directory
         batch = self.uploads / STAGING / _token()
         limit = self.engine.settings.max_file_mb * 2**20
@@ -70,8 +76,15 @@ class Workspace:
         try:
             for rel, (_, save) in zip(names, files, strict=True):
                 staged = batch / rel
-                staged.parent.mkdir(parents=True, exist_ok=True)
-                save(staged)
+                try:
+                    staged.parent.mkdir(parents=True, exist_ok=True)
+                    save(staged)
+                except OSError as e:
+                    if e.errno not in (errno.ENAMETOOLONG, errno.EEXIST, errno.ENOTDIR):
+                        raise
+                    raise BadRequest(
+                        f"{rel}: cannot be stored under that name ({e.strerror})"
+                    ) from None
                 if staged.stat().st_size > limit:
                     raise FileTooLarge(
                         f"{rel}: {staged.stat().st_size / 2**20:.1f} MB is over the "

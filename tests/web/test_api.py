@@ -7,6 +7,7 @@ build their own app over a fresh store in tmp_path.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -1079,3 +1080,73 @@ def test_the_demo_upload_job_is_listed_done(demo_client: FlaskClient) -> None:
     assert job["created_at"] <= job["started_at"] <= job["finished_at"]
     error_of(demo_client.post(f"{API}/jobs/{job['id']}/retry"), 409, "nothing_to_retry")
     assert demo_client.post(f"{API}/jobs/{job['id']}/cancel").json["state"] == "done"
+
+
+# --- writes from other sites, and the login redirect ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({}, True),  # curl, a script: no browser
+        ({"Sec-Fetch-Site": "same-origin"}, True),
+        ({"Sec-Fetch-Site": "none"}, True),  # typed into the address bar
+        ({"Sec-Fetch-Site": "cross-site"}, False),
+        ({"Sec-Fetch-Site": "same-site"}, False),  # another port of the same host
+        ({"Origin": "http://localhost"}, True),
+        ({"Origin": "http://evil.example"}, False),
+        ({"Origin": "http://localhost:9999"}, False),
+    ],
+)
+def test_a_write_from_another_sites_page_is_refused(
+    client: FlaskClient, headers: dict[str, str], allowed: bool
+) -> None:
+    resp = client.post(f"{API}/jobs/nope/cancel", headers=headers)
+    if allowed:
+        error_of(resp, 404, "job_not_found")  # it got through to the view
+    else:
+        error_of(resp, 403, "cross_site")
+
+
+def test_reads_from_other_sites_are_not_refused(client: FlaskClient) -> None:
+    resp = client.get(f"{API}/jobs", headers={"Sec-Fetch-Site": "cross-site"})
+    assert resp.status_code == 200  # a read changes nothing, and CORS keeps its body from the page
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/documents?q=x", "/documents?q=x"),
+        ("//evil.example", "/"),
+        ("/\t/evil.example", "/"),
+        ("/\n/evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("", "/"),
+    ],
+)
+def test_login_goes_back_only_to_a_path_of_this_server(target: str, expected: str) -> None:
+    from web.auth import safe_next
+
+    assert safe_next(target) == expected
+
+
+def test_a_server_on_loopback_refuses_other_host_names(tmp_path: Path) -> None:
+    """DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1."""
+    from web.serve import LOOPBACK_NAMES
+
+    app = make_app(tmp_path)
+    app.config["TRUSTED_HOSTS"] = LOOPBACK_NAMES  # what serve() sets for a loopback --host
+    try:
+        c = app.test_client()
+        assert c.get(f"{API}/jobs", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+        assert c.get(f"{API}/jobs", headers={"Host": "localhost:8000"}).status_code == 200
+        assert c.get(f"{API}/jobs", headers={"Host": "evil.example:8000"}).status_code == 400
+    finally:
+        app.extensions["rag"].close()
+
+
+def test_a_name_inside_another_file_of_the_upload_is_a_400(client: FlaskClient) -> None:
+    files = [(io.BytesIO(b"a"), "x.txt"), (io.BytesIO(b"b"), "x.txt/b.txt")]
+    resp = client.post(f"{API}/documents", data={"file": files}, content_type="multipart/form-data")
+    error_of(resp, 400, "bad_request")

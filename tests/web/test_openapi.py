@@ -563,9 +563,7 @@ def test_answer_stream_events_are_documented(demo_app: Flask, spec: Spec, mode: 
     assert set(names[1:-1]) == {"token"}, names
 
 
-def test_a_stream_that_fails_ends_with_a_documented_error_event(
-    spec: Spec, tmp_path: Path
-) -> None:
+def test_a_stream_that_fails_ends_with_a_documented_error_event(spec: Spec, tmp_path: Path) -> None:
     from tests.web.test_api import FailingGenerator, one_doc_app
 
     app = one_doc_app(tmp_path, generator=FailingGenerator())

@@ -38,7 +38,9 @@ def test_every_string_in_both_languages_with_the_same_placeholders() -> None:
 def test_every_key_the_templates_and_scripts_name_exists() -> None:
     used: set[str] = set()
     for path in [*WEB.glob("templates/*.html"), *WEB.glob("static/js/*.js")]:
-        used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_.]*[a-z_])["']""", path.read_text("utf-8")))
+        used |= set(
+            re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_.]*[a-z_])["']""", path.read_text("utf-8"))
+        )
     dynamic = {
         "status": DOCUMENT_STATUSES, "jobstate": get_args(JobState), "stage": get_args(FileStage),
         "method": RETRIEVAL_METHODS, "strategy": GRAPH_STRATEGIES, "mode_help": tuple(MODES),
@@ -84,4 +86,6 @@ def test_document_page_carries_its_id_as_data(client: FlaskClient) -> None:
 def test_page_scripts_never_write_html() -> None:
     for path in WEB.glob("static/js/*.js"):
         text = path.read_text("utf-8")
-        assert not re.search(r"\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write", text), path
+        assert not re.search(
+            r"\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write", text
+        ), path
