@@ -50,6 +50,56 @@ class KnowledgeGraph:
             out.append((rel, self.entities[nbr]))
         return sorted(out, key=lambda x: (-x[0].weight, x[1].name))
 
+    def degree(self, entity_id: str) -> int:
+        return int(self.g.degree(entity_id))
+
+    def search(self, query: str, limit: int) -> list[Entity]:
+        """Entities by name or alias: the same key, then a key that starts with the query's,
+        then one that contains it, then a description that does; ties by degree. An empty
+        query gives the most connected entities."""
+        ents = list(self.entities.values())
+        if not query.strip():
+            return sorted(ents, key=lambda e: (-self.degree(e.id), e.name))[:limit]
+        key = name_key(query)
+        scored: list[tuple[int, int, str, Entity]] = []
+        for e in ents:
+            keys = [name_key(n) for n in (e.name, *e.aliases)]
+            if key in keys:
+                rank = 0
+            elif any(k.startswith(key) for k in keys):
+                rank = 1
+            elif any(key in k for k in keys):
+                rank = 2
+            elif key in name_key(e.description):
+                rank = 3
+            else:
+                continue
+            scored.append((rank, -self.degree(e.id), e.name, e))
+        scored.sort(key=lambda t: t[:3])
+        return [t[3] for t in scored[:limit]]
+
+    def neighbourhood(
+        self, seeds: list[str], depth: int, limit: int
+    ) -> tuple[list[Entity], list[Relation]]:
+        """The seeds and their neighbours out to `depth` hops (strongest relations first, at
+        most `limit` entities), with every relation among them, in id order."""
+        keep = [s for s in dict.fromkeys(seeds) if s in self.entities][:limit]
+        seen, frontier = set(keep), list(keep)
+        for _ in range(depth):
+            nxt: list[str] = []
+            for node in frontier:
+                nbrs = sorted(
+                    self.g[node].items(), key=lambda kv: (-kv[1].get("weight", 1.0), kv[0])
+                )
+                for nbr, _ in nbrs:
+                    if nbr not in seen and len(seen) < limit:
+                        seen.add(nbr)
+                        keep.append(nbr)
+                        nxt.append(nbr)
+            frontier = nxt
+        rel_ids = sorted(data["id"] for _, _, data in self.g.subgraph(keep).edges(data=True))
+        return [self.entities[n] for n in keep], [self.relations[r] for r in rel_ids]
+
     def stats(self) -> dict[str, int]:
         return {
             "entities": self.g.number_of_nodes(),

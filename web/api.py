@@ -164,7 +164,7 @@ def get_document(doc_id: str) -> Response:
         kg = ws.knowledge_graph()
         found = ws.engine.graph_store.entities_of_chunks([c.id for c in chunks])
         ids = {e for es in found.values() for e in es if e in kg.entities}
-        ranked = sorted(ids, key=lambda i: (-kg.g.degree(i), kg.entities[i].name))
+        ranked = sorted(ids, key=lambda i: (-kg.degree(i), kg.entities[i].name))
         entities = [shapes.entity_ref(kg.entities[i]) for i in ranked]
     return jsonify({"document": row, "chunks": [shapes.chunk_json(c, doc) for c in chunks],
                     "entities": entities})  # fmt: skip
@@ -270,7 +270,7 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 def graph_entities() -> Response:
     kg = current().knowledge_graph()
     limit = _int_arg("limit", 20, 1, 500)
-    found = shapes.search_entities(kg, request.args.get("q", ""), limit)
+    found = kg.search(request.args.get("q", ""), limit)
     return jsonify({"entities": [shapes.entity_summary(kg, e) for e in found]})
 
 
@@ -320,7 +320,7 @@ def graph_subgraph() -> Response:
     if seeds and not resolved and not chunk_ids:
         raise EntityNotFound(f"no entity among {', '.join(seeds)} in the knowledge graph")
     if not seeds and not chunk_ids:
-        resolved = [e.id for e in shapes.search_entities(kg, "", 10)]
+        resolved = [e.id for e in kg.search("", 10)]
     return jsonify(shapes.subgraph(kg, resolved, depth, limit))
 
 

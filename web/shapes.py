@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from graph.names import name_key
 from ingest.errors import StoreNotFound
 from ingest.types import Chunk, ChunkHit, DocumentInfo
 from rag.types import Source
@@ -42,7 +41,7 @@ def entity_ref(e: Entity) -> dict[str, Any]:
 def entity_summary(kg: KnowledgeGraph, e: Entity) -> dict[str, Any]:
     return {
         "id": e.id, "name": e.name, "type": e.type, "description": e.description,
-        "aliases": list(e.aliases), "degree": kg.g.degree(e.id), "chunks": len(e.chunk_ids),
+        "aliases": list(e.aliases), "degree": kg.degree(e.id), "chunks": len(e.chunk_ids),
     }  # fmt: skip
 
 
@@ -124,58 +123,16 @@ def matches(row: dict[str, Any], q: str) -> bool:
     return any(q in str(row.get(k) or "").casefold() for k in ("name", "source", "title"))
 
 
-def search_entities(kg: KnowledgeGraph, q: str, limit: int) -> list[Entity]:
-    """By name or alias: exact key, then prefix, then substring; ties by degree. Empty q: the
-    most connected entities."""
-    ents = list(kg.entities.values())
-    if not q.strip():
-        return sorted(ents, key=lambda e: (-kg.g.degree(e.id), e.name))[:limit]
-    key = name_key(q)
-    scored: list[tuple[int, int, str, Entity]] = []
-    for e in ents:
-        keys = [name_key(n) for n in (e.name, *e.aliases)]
-        if key in keys:
-            rank = 0
-        elif any(k.startswith(key) for k in keys):
-            rank = 1
-        elif any(key in k for k in keys):
-            rank = 2
-        elif key in name_key(e.description):
-            rank = 3
-        else:
-            continue
-        scored.append((rank, -kg.g.degree(e.id), e.name, e))
-    scored.sort(key=lambda t: t[:3])
-    return [t[3] for t in scored[:limit]]
-
-
 def subgraph(
     kg: KnowledgeGraph, seeds: list[str], depth: int, limit: int
 ) -> dict[str, list[dict[str, Any]]]:
-    """The seeds and their neighbours out to `depth` hops (strongest edges first, at most
-    `limit` nodes), with every relation among the nodes kept."""
-    keep: list[str] = [s for s in dict.fromkeys(seeds) if s in kg.entities][:limit]
-    frontier = list(keep)
-    seen = set(keep)
-    for _ in range(depth):
-        nxt: list[str] = []
-        for node in frontier:
-            nbrs = sorted(kg.g[node].items(), key=lambda kv: (-kv[1].get("weight", 1.0), kv[0]))
-            for nbr, _ in nbrs:
-                if nbr not in seen and len(seen) < limit:
-                    seen.add(nbr)
-                    keep.append(nbr)
-                    nxt.append(nbr)
-        frontier = nxt
-    sub = kg.g.subgraph(keep)
+    """The graph viewer's nodes and edges: the seeds' neighbourhood (graph.KnowledgeGraph)."""
+    entities, relations = kg.neighbourhood(seeds, depth, limit)
     seed_set = set(seeds)
     nodes = [{
-        "id": n, "name": kg.entities[n].name, "type": kg.entities[n].type,
-        "description": kg.entities[n].description, "degree": kg.g.degree(n), "seed": n in seed_set,
-    } for n in keep]  # fmt: skip
-    edges = []
-    for _, _, data in sorted(sub.edges(data=True), key=lambda t: t[2]["id"]):
-        r = kg.relations[data["id"]]
-        edges.append({"id": r.id, "source": r.source, "target": r.target,
-                      "description": r.description, "weight": r.weight})  # fmt: skip
+        "id": e.id, "name": e.name, "type": e.type, "description": e.description,
+        "degree": kg.degree(e.id), "seed": e.id in seed_set,
+    } for e in entities]  # fmt: skip
+    edges = [{"id": r.id, "source": r.source, "target": r.target,
+              "description": r.description, "weight": r.weight} for r in relations]  # fmt: skip
     return {"nodes": nodes, "edges": edges}
