@@ -10,6 +10,16 @@ function readJSON(id) {
 export const config = readJSON("page-config");
 const strings = readJSON("i18n");
 
+// The language switch keeps what the page has put in its address since it loaded (a question,
+// a filter, a page number): the link is made from the address at the moment it is followed.
+for (const link of document.querySelectorAll("a.lang-switch")) {
+  link.addEventListener("click", () => {
+    const url = new URL(location.href);
+    url.searchParams.set("lang", link.hreflang);
+    link.href = url.pathname + url.search + url.hash;
+  });
+}
+
 /** The interface string `key` in the page's language; `{name}` placeholders filled from values. */
 export function t(key, values = {}) {
   // a key may have a singular form, "<key>.one", used when n is 1

@@ -171,7 +171,10 @@ function jobCard(job) {
     el("table", { class: "job-files" }, body),
   );
   cancel.addEventListener("click", () => act(job.id, "cancel"));
-  retry.addEventListener("click", () => act(job.id, "retry"));
+  retry.addEventListener("click", async () => {
+    retry.disabled = true; // one retry per job: a second click would queue the files twice
+    if (!(await act(job.id, "retry"))) retry.disabled = false;
+  });
   return { card, state, summary, overall, cancel, retry, error, body, rows: new Map() };
 }
 
@@ -223,8 +226,10 @@ async function act(id, action) {
     const reply = await api(`/jobs/${encodeURIComponent(id)}/${action}`, { method: "POST" });
     if (action === "retry") track(reply.job);
     else render(reply);
+    return true;
   } catch (error) {
     showError(errorBox, error.message);
+    return false;
   }
 }
 
