@@ -38,7 +38,8 @@ UNKNOWN = {
     "en": "I don't know: the documents do not contain the answer.",
     "zh": "我不知道：文档中没有相关内容。",
 }
-_CITATION = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】]")
+# the citation markers of an answer ([1], [1, 2], 【3】); the web pages compile the same pattern
+CITATION = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】]")
 
 
 def detect_language(text: str) -> str:
@@ -120,7 +121,7 @@ def _truncate(block: str, gen: Generator, budget: int) -> str:
 def parse_citations(answer: str, valid: set[int]) -> list[int]:
     """The passage numbers the answer cites, in first-mention order, ignoring unknown numbers."""
     seen: dict[int, None] = {}
-    for m in _CITATION.finditer(answer):
+    for m in CITATION.finditer(answer):
         for num in re.split(r"[,，、]", m.group(1)):
             n = int(num.strip())
             if n in valid:

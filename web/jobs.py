@@ -88,11 +88,9 @@ class JobQueue:
     def __init__(
         self,
         ingest: IngestFn,
-        prepare: Callable[[], None] = lambda: None,
         on_done: Callable[[Job], None] = lambda job: None,
     ) -> None:
         self._ingest = ingest
-        self._prepare = prepare  # before a job's files move into the store (create the store)
         self._on_done = on_done
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()  # guards _jobs and every Job's fields
@@ -119,12 +117,6 @@ class JobQueue:
         self._start()
         self._queue.put(job)
         return job
-
-    def get(self, job_id: str) -> Job:
-        with self._lock:
-            if job_id not in self._jobs:
-                raise JobNotFound(f"no job {job_id}")
-            return self._jobs[job_id]
 
     def snapshot(self, job_id: str) -> dict[str, Any]:
         with self._lock:
@@ -226,7 +218,6 @@ class JobQueue:
                 return
             job.state, job.started_at = "running", time.time()
         try:
-            self._prepare()
             paths = self._take_files(job)
             by_source = {str(f.target.resolve()): f for f in job.files}
 

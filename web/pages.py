@@ -17,7 +17,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from ingest.loaders import SUPPORTED_EXTENSIONS
 from rag.choices import RETRIEVAL_METHODS
 from rag.modes.registry import DEFAULT_GRAPH_STRATEGY, MODES
-from rag.prompting import _CITATION
+from rag.prompting import CITATION
+from web.api import MAX_K
 from web.i18n import LANGUAGES, language, strings, translate
 
 bp = Blueprint("pages", __name__)
@@ -26,7 +27,7 @@ API_PREFIX = "/api/v1"
 LANG_COOKIE_DAYS = 365
 # The one citation regex (the answer parser's); the page script compiles the same pattern, so
 # a marker in the streamed text is exactly what the server counts as cited.
-CITATION_PATTERN = _CITATION.pattern
+CITATION_PATTERN = CITATION.pattern
 
 
 @bp.app_context_processor
@@ -89,13 +90,14 @@ def _page(template: str, page: str, **extra: Any) -> str:
         "methods": list(RETRIEVAL_METHODS),
         "extensions": sorted(SUPPORTED_EXTENSIONS),
         "citation": CITATION_PATTERN,
+        "max_k": MAX_K,
         "settings": _settings_view(),
         **extra,
     }
     # not "config": Flask gives every template its app config under that name
     return render_template(
         template, page=page, page_config=config, strings=strings(lang), modes=config["modes"],
-        methods=config["methods"], settings=config["settings"],
+        methods=config["methods"], settings=config["settings"], max_k=MAX_K,
     )  # fmt: skip
 
 

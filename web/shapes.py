@@ -4,16 +4,17 @@ entities, relations and subgraphs, built from the engine's typed results."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.errors import StoreNotFound
 from ingest.types import Chunk, ChunkHit, DocumentInfo
 from rag.types import Source
+from web.workspace import Workspace, relative_to
 
 if TYPE_CHECKING:
     from graph.knowledge_graph import KnowledgeGraph
     from graph.types import Entity, Relation
-    from web.workspace import Workspace
 
 DOCUMENT_STATUSES = ("ready", "graph_pending", "queued", "processing", "failed")
 
@@ -66,7 +67,7 @@ def document_rows(ws: Workspace) -> list[dict[str, Any]]:
         meta = ws.metadata()
         for d in docs:
             rows.append(_row(d, "ready" if not graph_on or d.id in graphed else "graph_pending",
-                             meta.get(_rel(ws, d.source) or "", {})))  # fmt: skip
+                             meta.get(relative_to(Path(d.source), ws.uploads) or "", {})))  # fmt: skip
     for job, f in ws.jobs.pending_files():
         status = {"queued": "queued", "failed": "failed"}.get(f.stage, "processing")
         if status == "failed" and f.doc_id is not None:
@@ -107,15 +108,6 @@ def _row(d: DocumentInfo, status: str, metadata: dict[str, Any]) -> dict[str, An
         "ingested_at": d.ingested_at, "status": status, "metadata": metadata, "error": None,
         "job": None,
     }  # fmt: skip
-
-
-def _rel(ws: Workspace, source: str) -> str | None:
-    from pathlib import Path
-
-    try:
-        return Path(source).resolve().relative_to(ws.uploads.resolve()).as_posix()
-    except ValueError:
-        return None
 
 
 def matches(row: dict[str, Any], q: str) -> bool:

@@ -101,7 +101,7 @@ class Workspace:
         source = Path(doc.source)
         if not source.is_file():
             raise NotFound(f"the file of {doc.name} is no longer at {doc.source}; upload it again")
-        name = _relative_to(source, self.uploads) or doc.name
+        name = relative_to(source, self.uploads) or doc.name
         return self.jobs.submit([FileJob(name, source, source)], force=True)
 
     def _ingest(
@@ -121,13 +121,13 @@ class Workspace:
         return data if isinstance(data, dict) else {}
 
     def metadata_of(self, source: str) -> dict[str, Any]:
-        rel = _relative_to(Path(source), self.uploads)
+        rel = relative_to(Path(source), self.uploads)
         return self.metadata().get(rel, {}) if rel else {}
 
     def forget(self, source: str) -> None:
         """A deleted document's upload and metadata go with it; files outside uploads/ are the
         user's own and stay."""
-        rel = _relative_to(Path(source), self.uploads)
+        rel = relative_to(Path(source), self.uploads)
         if rel is None:
             return
         (self.uploads / rel).unlink(missing_ok=True)
@@ -210,7 +210,7 @@ def _fit(part: str, limit: int) -> str:
     return stem.encode()[:room].decode("utf-8", "ignore").rstrip() + suffix
 
 
-def _relative_to(path: Path, root: Path) -> str | None:
+def relative_to(path: Path, root: Path) -> str | None:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:

@@ -359,6 +359,12 @@ export function queryBody(form) {
   }
   const k = data.get("k");
   if (k) body.k = Number(k);
-  if (body.mode && body.mode !== "graph") delete body.strategy;
+  if (body.mode && !modeHasStrategies(body.mode)) delete body.strategy;
   return body;
+}
+
+/** Whether the mode takes a graph strategy (the server's mode registry says, in the config). */
+export function modeHasStrategies(mode) {
+  const spec = config.modes.find((m) => m.name === mode);
+  return Boolean(spec && spec.strategies.length);
 }

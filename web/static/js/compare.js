@@ -2,7 +2,7 @@
 // a time anyway), streamed into side-by-side columns.
 
 import { $, $$, t } from "./common.js";
-import { queryBody, streamAnswer } from "./answer.js";
+import { modeHasStrategies, queryBody, streamAnswer } from "./answer.js";
 
 const form = $("#compare-form");
 const stop = $("#stop");
@@ -48,7 +48,7 @@ async function compare(event) {
         continue;
       }
       const body = { ...base, mode: view.mode };
-      if (view.mode !== "graph") delete body.strategy;
+      if (!modeHasStrategies(view.mode)) delete body.strategy;
       await streamAnswer(view, body, running.signal);
     }
   } finally {
