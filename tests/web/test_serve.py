@@ -277,3 +277,59 @@ def test_a_real_server_from_upload_to_retrieval(server: Server) -> None:
 def test_a_real_server_stops_cleanly_on_sigterm(server: Server) -> None:
     server.wait_ready()
     assert server.stop(signal.SIGTERM) == 0, server.log
+
+
+class CountingGenerator:
+    """Streams 200 words, one each 20 ms, counting how many the server has pulled."""
+
+    name = "counting"
+    context_tokens = 4096
+
+    def __init__(self) -> None:
+        self.pulled = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, messages: Any, *, max_tokens: int, **kwargs: Any) -> Iterator[str]:
+        for i in range(200):
+            self.pulled += 1
+            time.sleep(0.02)
+            yield f"w{i} "
+
+
+def test_a_client_that_goes_away_stops_the_answer(tmp_path: Path) -> None:
+    """The Stop button (or a closed tab) ends generation: the local model is free for the next
+    question instead of finishing an answer nobody reads."""
+    import threading
+
+    import waitress
+
+    from ingest.embedding import HashingEmbedder
+    from rag.engine import Engine
+    from web.app import create_app
+
+    s = Settings(store_dir=tmp_path / "s", cache_dir=tmp_path / "c", models_dir=tmp_path / "m",
+                 embedder="hashing", graph="off")  # fmt: skip
+    gen = CountingGenerator()
+    engine = Engine(s, embedder=HashingEmbedder(), generator=gen)
+    (tmp_path / "a.md").write_text("# Pears\nPear trees grow slowly.\n", "utf-8")
+    engine.ingest([tmp_path / "a.md"])
+    app = create_app(engine=engine)
+    server = waitress.create_server(app, host="127.0.0.1", port=0)
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        body = json.dumps({"question": "pear", "stream": True}).encode()
+        with socket.create_connection(("127.0.0.1", server.effective_port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /api/v1/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+                b"\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
+            )
+            received = b""
+            while b"event: token" not in received:
+                received += sock.recv(4096)
+        time.sleep(1.0)  # 50 more words' time, had it gone on
+        assert gen.pulled < 20, f"{gen.pulled} words generated after the client left"
+    finally:
+        server.close()
+        app.extensions["rag"].close()
