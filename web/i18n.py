@@ -104,6 +104,11 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "ask.generating": {"en": "Answering…", "zh": "生成回答中…"},
     "ask.done": {"en": "Done.", "zh": "完成。"},
     "ask.failed": {"en": "Failed.", "zh": "失败。"},
+    "health.missing": {
+        "en": "The {role} model {name} is not installed, so questions cannot be answered yet: "
+        "run `rag models install` on the server.",
+        "zh": "{role} 模型 {name} 尚未安装，暂时无法回答问题：请在服务器上运行 `rag models install`。",
+    },
     "ask.stopped": {"en": "Stopped.", "zh": "已停止。"},
     "ask.sources": {"en": "Sources", "zh": "来源"},
     "ask.no_sources": {"en": "No passages were found.", "zh": "没有找到相关片段。"},

@@ -1,6 +1,6 @@
 // /ask: one question, streamed: sources first, then the answer with live citation markers.
 
-import { $, config } from "./common.js";
+import { $, config, warnIfNotReady } from "./common.js";
 import { queryBody, streamAnswer } from "./answer.js";
 
 const form = $("#ask-form");
@@ -59,3 +59,5 @@ $("#question").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
 });
 syncStrategy();
+
+warnIfNotReady($("#readiness"));

@@ -101,11 +101,28 @@ export function placeIn(location, title) {
 // ---- the API ----------------------------------------------------------------------------
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, body = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.body = body; // the reply's JSON, when it had one
   }
+}
+
+/**
+ * Say in `node`, before anyone asks, that this server cannot answer yet: GET /health is 503
+ * when a model the settings need is not installed (the message names what is missing).
+ */
+export async function warnIfNotReady(node) {
+  let health;
+  try {
+    health = await api("/health");
+  } catch (error) {
+    health = error.body;
+  }
+  const missing = Object.entries((health && health.models) || {}).filter(([, m]) => !m.installed);
+  node.hidden = !missing.length;
+  node.textContent = missing.map(([role, m]) => t("health.missing", { role, name: m.name })).join(" ");
 }
 
 export function toLogin() {
@@ -125,6 +142,7 @@ async function check(response) {
       response.status,
       (error && error.code) || "http_" + response.status,
       (error && error.message) || t("error.http", { status: response.status, text: response.statusText }),
+      body,
     );
   }
   return body;

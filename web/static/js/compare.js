@@ -1,7 +1,7 @@
 // /compare: one question answered by every mode in turn (the local model answers one request at
 // a time anyway), streamed into side-by-side columns.
 
-import { $, $$, t } from "./common.js";
+import { $, $$, t, warnIfNotReady } from "./common.js";
 import { modeHasStrategies, queryBody, streamAnswer } from "./answer.js";
 
 const form = $("#compare-form");
@@ -63,3 +63,5 @@ stop.addEventListener("click", () => running && running.abort());
 $("#question").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
 });
+
+warnIfNotReady($("#readiness"));
