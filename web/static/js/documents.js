@@ -48,7 +48,13 @@ function row(doc) {
   );
 }
 
+// while files of this page are still being ingested, look again every few seconds
+const BUSY = new Set(["queued", "processing", "graph_pending"]);
+const REFRESH_MS = 2500;
+let refresh = null;
+
 async function load() {
+  clearTimeout(refresh);
   writeAddress();
   showError($("#doc-error"), null);
   const query = new URLSearchParams({ page: state.page, per_page: state.per_page });
@@ -62,6 +68,7 @@ async function load() {
     $("#page-info").textContent = t("documents.page_info", { page: data.page, pages, total: data.total });
     $("#prev").disabled = data.page <= 1;
     $("#next").disabled = data.page >= pages;
+    if (data.documents.some((d) => BUSY.has(d.status))) refresh = setTimeout(load, REFRESH_MS);
   } catch (error) {
     showError($("#doc-error"), error);
   }
