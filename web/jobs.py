@@ -48,6 +48,8 @@ class FileJob:
     doc_id: str | None = None
     chunks: int = 0
     error: str | None = None
+    upload: Path | None = None  # the staged file, while the store's copy waits beside it
+    previous: Path | None = None  # the file this upload replaced, until the upload is in
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "stage": self.stage, "progress": round(self.progress, 3),
@@ -159,9 +161,8 @@ class JobQueue:
             if job is None:
                 raise JobNotFound(f"no job {job_id}")
             failed = [f for f in job.files if f.stage in ("failed", "cancelled")]
-            again = [FileJob(f.name, f.target, f.target) for f in failed if f.target.is_file()]
-            again += [FileJob(f.name, f.staged, f.target) for f in failed
-                      if not f.target.is_file() and f.staged.is_file()]  # fmt: skip
+            # the failed upload itself: still staged, or (a new name) where it was put
+            again = [FileJob(f.name, f.staged, f.target) for f in failed if f.staged.is_file()]
         if not again:
             raise NothingToRetry(f"job {job_id} has no failed file to retry")
         retried = self.submit(again, job.metadata, force=job.force, staging=job.staging)
@@ -247,11 +248,17 @@ class JobQueue:
         except Cancelled:
             with self._lock:
                 self._finish_cancelled(job)
+            self._restore_replaced(job)
             return
         except RagError as e:  # not about one file: a missing model, a locked store
             with self._lock:
                 self._fail_rest(job, str(e))
+            self._restore_replaced(job)
             return
+        self._finish(job)
+        self._restore_replaced(job)
+
+    def _finish(self, job: Job) -> None:
         with self._lock:
             for f in job.files:
                 if f.stage == "graph":
@@ -268,8 +275,11 @@ class JobQueue:
             try:
                 if f.staged != f.target:
                     f.target.parent.mkdir(parents=True, exist_ok=True)
+                    if f.target.exists():  # kept until the new file is in: it may not parse
+                        f.previous = f.target.with_name(f".{f.target.name}.previous-{job.id}")
+                        shutil.move(f.target, f.previous)
                     shutil.move(f.staged, f.target)
-                    f.staged = f.target
+                    f.upload, f.staged = f.staged, f.target
                 paths.append(f.target)
             except OSError as e:
                 with self._lock:
@@ -277,6 +287,24 @@ class JobQueue:
         if job.staging is not None:
             _remove_empty_dirs(job.staging)
         return paths
+
+    def _restore_replaced(self, job: Job) -> None:
+        """An upload that failed or was cancelled gives its name back to the file it replaced
+        (whose document the store still holds) and waits in staging for a retry."""
+        for f in job.files:
+            if f.previous is None:
+                continue
+            try:
+                if f.stage in ("failed", "cancelled") and f.upload is not None:
+                    f.upload.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(f.target, f.upload)
+                    shutil.move(f.previous, f.target)
+                    f.staged = f.upload
+                else:
+                    f.previous.unlink(missing_ok=True)
+                f.previous = None
+            except OSError:
+                log.exception("could not put back %s", f.target)
 
     @staticmethod
     def _settle(

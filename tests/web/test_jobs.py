@@ -374,3 +374,31 @@ def test_staging_folders_are_removed_once_the_job_took_the_files(
     upload_and_wait(app, [("docs/sub/a.md", ADAPTERS), ("b.md", SERVING)])
     incoming = tmp_path / "store" / "uploads" / ".incoming"
     assert not incoming.exists() or list(incoming.iterdir()) == []
+
+
+def test_a_bad_new_version_leaves_the_good_file_and_its_document(
+    app: Flask, tmp_path: Path
+) -> None:
+    """Bad input loses nothing: an upload of a known name that does not parse fails, and the
+    file the store's document came from is still there (re-ingest still works)."""
+    client = app.test_client()
+    good = upload_and_wait(app, [("notes/a.md", PEARS)])["files"][0]
+    bad = upload_and_wait(app, [("notes/a.md", b"   \n")])
+    assert bad["files"][0]["stage"] == "failed" and bad["files"][0]["error"]
+    stored = tmp_path / "store/uploads/notes/a.md"
+    assert stored.read_bytes() == PEARS
+    assert [r["id"] for r in rows(client) if r["id"]] == [good["doc_id"]]
+    assert not list(stored.parent.glob(".*previous*")), "the kept copy is gone once put back"
+    again = client.post(f"{API}/documents/{good['doc_id']}/reingest").json["job"]
+    assert wait_job(app, again["id"])["files"][0]["stage"] == "done"
+    # the failed upload waits for a retry, which reads it (and fails the same way)
+    retried = client.post(f"{API}/jobs/{bad['id']}/retry").json["job"]
+    assert wait_job(app, retried["id"])["files"][0]["stage"] == "failed"
+    assert stored.read_bytes() == PEARS
+
+
+def test_a_good_new_version_drops_the_kept_copy(app: Flask, tmp_path: Path) -> None:
+    upload_and_wait(app, [("a.md", PEARS)])
+    upload_and_wait(app, [("a.md", b"# Apples\n\nApple trees need a cold winter.\n")])
+    uploads = tmp_path / "store/uploads"
+    assert not [p for p in uploads.rglob("*") if "previous" in p.name]
