@@ -20,6 +20,8 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from tests.conftest import need  # skip here, fail under CI (which installs what is missing)
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 HERE = Path(__file__).resolve().parent
@@ -50,15 +52,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in item.path.parents:
             item.add_marker(pytest.mark.e2e)
-
-
-def need(condition: bool, why: str) -> None:
-    """Skip with `why` when `condition` is false; fail under CI, which installs what is needed."""
-    if condition:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{why} (CI installs it: run `make test`)")
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="session")

@@ -163,18 +163,21 @@ export function sourceItem(source, { cited = false } = {}) {
     placeIn(source.location, source.title) ? el("div", { class: "where", text: placeIn(source.location, source.title) }) : null,
     text,
   );
-  item.append(
-    el("button", {
-      type: "button",
-      class: "expand",
-      text: t("common.more"),
-      onclick: (event) => {
-        const open = item.classList.toggle("open");
-        event.currentTarget.textContent = open ? t("common.less") : t("common.more");
-      },
-    }),
-  );
+  item.append(expandButton(item));
   return item;
+}
+
+/** "Show more" / "show less" for a passage in a list that cuts passages at a height. */
+export function expandButton(item) {
+  return el("button", {
+    type: "button",
+    class: "expand",
+    text: t("common.more"),
+    onclick: (event) => {
+      const open = item.classList.toggle("open");
+      event.currentTarget.textContent = open ? t("common.less") : t("common.more");
+    },
+  });
 }
 
 /** Offer "show more" only on passages cut short by the list's height limit. */

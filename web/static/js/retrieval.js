@@ -2,7 +2,7 @@
 // of one question side by side.
 
 import { $, $$, api, chunkUrl, config, el, formatScore, loadDocumentOptions, placeIn, renderTimings, showError, t } from "./common.js";
-import { queryBody, renderTrace, trimExpanders } from "./answer.js";
+import { expandButton, queryBody, renderTrace, trimExpanders } from "./answer.js";
 
 const form = $("#retrieval-form");
 const modeSelect = $("select[name=mode]", form);
@@ -37,17 +37,7 @@ function hit(source, rank) {
     placeIn(source.location, source.title) ? el("div", { class: "where", text: placeIn(source.location, source.title) }) : null,
     el("p", { class: "hit-text", text: source.text }),
   );
-  item.append(
-    el("button", {
-      type: "button",
-      class: "expand",
-      text: t("common.more"),
-      onclick: (event) => {
-        const open = item.classList.toggle("open");
-        event.currentTarget.textContent = open ? t("common.less") : t("common.more");
-      },
-    }),
-  );
+  item.append(expandButton(item));
   return item;
 }
 
