@@ -1,9 +1,12 @@
 """The API key: when Settings.api_key (RAG_API_KEY) is set, every request but the health check,
-the login page and static files must carry it, as `Authorization: Bearer <key>` or in the
-`rag_api_key` cookie that the login page sets (HttpOnly, SameSite=Strict)."""
+the login page and static files must carry it, as `Authorization: Bearer <key>`, or come from
+a browser that logged in: the login page sets the `rag_session` cookie (HttpOnly,
+SameSite=Strict) to a token derived from the key, never the key itself, so a leaked cookie
+does not give the key away, and changing the key ends every login."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from urllib.parse import quote, urlsplit
@@ -13,21 +16,27 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from web.errors import CrossSite, Unauthorized
 
-COOKIE = "rag_api_key"
+COOKIE = "rag_session"
 OPEN_PATHS = ("/api/v1/health", "/login")  # exactly these, and everything under /static/
 
 bp = Blueprint("auth", __name__)
 
 
-def presented_key() -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.cookies.get(COOKIE)
+def session_token(api_key: str) -> str:
+    """What the login cookie holds: a keyed hash of the key."""
+    return hmac.new(api_key.encode(), b"rag-kg login session", hashlib.sha256).hexdigest()
 
 
 def key_matches(expected: str, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def authorised(api_key: str) -> bool:
+    """The request carries the key (a client) or a login made with it (a browser)."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return key_matches(api_key, header[7:].strip())
+    return key_matches(session_token(api_key), request.cookies.get(COOKIE))
 
 
 _LOCAL_PATH = re.compile(r"/(?![/\\])[^\x00-\x20\x7f\\]*")
@@ -74,7 +83,7 @@ def install(app: Flask, api_key: str | None) -> None:
     @app.before_request
     def _require_key() -> BaseResponse | None:
         open_path = request.path in OPEN_PATHS or request.path.startswith("/static/")
-        if open_path or key_matches(api_key, presented_key()):
+        if open_path or authorised(api_key):
             return None
         if request.path.startswith("/api/v1/"):  # /api/docs is a page: it goes to log in
             raise Unauthorized("this server needs an API key: send Authorization: Bearer <key>")
@@ -93,6 +102,6 @@ def login() -> BaseResponse | tuple[str, int]:
     if not key_matches(expected, given):
         return render_template("login.html", error=True, next=target), 401
     resp: Response = redirect(target)  # type: ignore[assignment]
-    resp.set_cookie(COOKIE, given, httponly=True, samesite="Strict", max_age=30 * 86400,
+    resp.set_cookie(COOKIE, session_token(given), httponly=True, samesite="Strict", max_age=30 * 86400,
                     secure=request.is_secure)  # fmt: skip
     return resp

@@ -339,7 +339,7 @@ def test_login_sets_a_strict_http_only_cookie_that_opens_the_api(keyed: Flask) -
     resp = client.post("/login", data={"key": KEY, "next": "/documents"})
     assert resp.status_code == 302 and resp.headers["Location"] == "/documents"
     cookie = resp.headers["Set-Cookie"]
-    assert cookie.startswith(f"rag_api_key={KEY};")
+    assert cookie.startswith("rag_session=") and KEY not in cookie  # a token, not the key
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert client.get(f"{API}/documents").status_code == 200  # the cookie, no header
     page = client.get("/documents")
@@ -1150,3 +1150,12 @@ def test_a_name_inside_another_file_of_the_upload_is_a_400(client: FlaskClient) 
     files = [(io.BytesIO(b"a"), "x.txt"), (io.BytesIO(b"b"), "x.txt/b.txt")]
     resp = client.post(f"{API}/documents", data={"file": files}, content_type="multipart/form-data")
     error_of(resp, 400, "bad_request")
+
+
+def test_only_the_login_token_opens_the_api_by_cookie(keyed: Flask) -> None:
+    from web.auth import COOKIE, session_token
+
+    for value, opens in ((session_token(KEY), True), (KEY, False), (session_token("other"), False)):
+        client = keyed.test_client()
+        client.set_cookie(COOKIE, value)
+        assert (client.get(f"{API}/jobs").status_code == 200) == opens, value
