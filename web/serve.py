@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import sys
 import threading
 from typing import Any
 
-from ingest.errors import UsageError
+from ingest.errors import RagError, UsageError
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class ServeError(RagError):
+    """The server cannot start: the address is taken or cannot be bound."""
+
+    code = "cannot_serve"
+    http_status = 500
 
 
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
@@ -46,20 +54,30 @@ def serve(settings: Settings, host: str, port: int, threads: int, insecure: bool
     if threads < 1:
         raise UsageError(f"--workers must be at least 1, not {threads}")
     app = create_app(settings)
+    try:
+        server = waitress.create_server(app, host=host, port=port, threads=threads, ident="rag",
+                                        channel_timeout=300, clear_untrusted_proxy_headers=True)  # fmt: skip
+    except OSError as e:
+        app.extensions["rag"].close()
+        raise ServeError(f"cannot listen on {host}:{port}: {e.strerror}"
+                         + (" (another server is there: pick another --port)"
+                            if e.errno == errno.EADDRINUSE else "")) from None  # fmt: skip
     if is_loopback(host):  # a page on another domain that resolves to 127.0.0.1 is refused
         app.config["TRUSTED_HOSTS"] = LOOPBACK_NAMES
     threading.Thread(target=_warm, args=(app,), name="warm-up", daemon=True).start()
     where = f"[{host}]" if ":" in host else host
-    print(f"rag: serving {settings.store_dir} on http://{where}:{port}  (Ctrl-C stops)",
+    print(f"rag: serving {settings.store_dir} on http://{where}:{server.effective_port}  (Ctrl-C stops)",
           file=sys.stderr, flush=True)  # fmt: skip
     if not is_loopback(host) and not settings.api_key:
         print("rag: WARNING: no API key; anyone who reaches this port has full access",
               file=sys.stderr, flush=True)  # fmt: skip
     _stop_on_sigterm()
     try:
-        waitress.serve(app, host=host, port=port, threads=threads, ident="rag",
-                       channel_timeout=300, clear_untrusted_proxy_headers=True)  # fmt: skip
+        server.run()
+    except KeyboardInterrupt:
+        pass
     finally:
+        server.close()
         app.extensions["rag"].close()
 
 

@@ -333,3 +333,17 @@ def test_a_client_that_goes_away_stops_the_answer(tmp_path: Path) -> None:
     finally:
         server.close()
         app.extensions["rag"].close()
+
+
+def test_a_port_in_use_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", "--store", str(tmp_path / "store"), "--port", str(port)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "pick another --port" in err
+    assert "internal error" not in err
