@@ -43,6 +43,8 @@ class Workspace:
         self._kg: tuple[int, KnowledgeGraph] | None = None
         self._kg_lock = threading.Lock()
         self.jobs = JobQueue(self._ingest, on_done=self._record_metadata)
+        # jobs live in the process: uploads staged for jobs of an earlier run have none now
+        _remove_tree(self.uploads / STAGING)
 
     def close(self) -> None:
         self.jobs.close()

@@ -402,3 +402,14 @@ def test_a_good_new_version_drops_the_kept_copy(app: Flask, tmp_path: Path) -> N
     upload_and_wait(app, [("a.md", b"# Apples\n\nApple trees need a cold winter.\n")])
     uploads = tmp_path / "store/uploads"
     assert not [p for p in uploads.rglob("*") if "previous" in p.name]
+
+
+def test_a_new_server_sweeps_uploads_staged_by_an_earlier_one(tmp_path: Path) -> None:
+    left = tmp_path / "store/uploads/.incoming/0123abcd/a.md"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(PEARS)
+    a = make_engine_app(tmp_path)
+    try:
+        assert not (tmp_path / "store/uploads/.incoming").exists()
+    finally:
+        a.extensions["rag"].close()
