@@ -157,8 +157,8 @@ def list_documents() -> Response:
 def get_document(doc_id: str) -> Response:
     ws = current()
     doc = ws.engine.document(doc_id)
-    row = shapes.with_counts(ws, [r for r in shapes.document_rows(ws) if r["id"] == doc.id])[0]
     chunks = ws.engine.chunks(doc.id)
+    row = shapes.document_row(ws, doc, chunks)
     entities: list[dict[str, Any]] = []
     if ws.engine.settings.graph != "off" and chunks:
         kg = ws.knowledge_graph()
@@ -174,10 +174,10 @@ def get_document(doc_id: str) -> Response:
 def delete_document(doc_id: str) -> Response:
     ws = current()
     doc = ws.engine.document(doc_id)  # an id, never a glob: a REST delete names one document
-    row = shapes.with_counts(ws, [r for r in shapes.document_rows(ws) if r["id"] == doc.id])
+    row = shapes.document_row(ws, doc, ws.engine.chunks(doc.id))
     ws.engine.delete(doc.id)
     ws.forget(doc.source)
-    return jsonify({"deleted": row})
+    return jsonify({"deleted": [row]})
 
 
 @bp.post("/documents/<doc_id>/reingest")

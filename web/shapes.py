@@ -60,18 +60,9 @@ def document_rows(ws: Workspace) -> list[dict[str, Any]]:
         docs = engine.documents()
     except StoreNotFound:  # nothing ingested yet: only what the jobs hold
         docs = []
-    rows: list[dict[str, Any]] = []
-    if docs:
-        graph_on = engine.settings.graph != "off"
-        graphed = engine.graph_store.doc_ids() if graph_on else set()
-        meta = ws.metadata()
-        for d in docs:
-            rows.append(_row(d, "ready" if not graph_on or d.id in graphed else "graph_pending",
-                             meta.get(relative_to(Path(d.source), ws.uploads) or "", {})))  # fmt: skip
+    rows = stored_rows(ws, docs)
     for job, f in ws.jobs.pending_files():
         status = {"queued": "queued", "failed": "failed"}.get(f.stage, "processing")
-        if status == "failed" and f.doc_id is not None:
-            continue
         rows.append({
             "id": None, "name": f.name.rsplit("/", 1)[-1], "source": f.name, "title": "",
             "format": f.name.rsplit(".", 1)[-1].lower(), "size": None, "pages": None,
@@ -81,17 +72,37 @@ def document_rows(ws: Workspace) -> list[dict[str, Any]]:
     return rows
 
 
+def stored_rows(ws: Workspace, docs: list[DocumentInfo]) -> list[dict[str, Any]]:
+    """Rows of stored documents: status from the graph, metadata from the uploads."""
+    if not docs:
+        return []
+    graph_on = ws.engine.settings.graph != "off"
+    graphed = ws.engine.graph_store.doc_ids() if graph_on else set()
+    meta = ws.metadata()
+    return [_row(d, "ready" if not graph_on or d.id in graphed else "graph_pending",
+                 meta.get(relative_to(Path(d.source), ws.uploads) or "", {}))
+            for d in docs]  # fmt: skip
+
+
+def document_row(ws: Workspace, doc: DocumentInfo, chunks: list[Chunk]) -> dict[str, Any]:
+    """One stored document's row, counts filled from its chunks (already read by the caller)."""
+    row = stored_rows(ws, [doc])[0]
+    _fill_counts(ws, row, chunks)
+    return row
+
+
 def with_counts(ws: Workspace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Fill pages and entities (a read of each document's chunks: done for one page of rows)."""
-    engine = ws.engine
     for row in rows:
-        if row["id"] is None:
-            continue
-        chunks = engine.chunks(row["id"])
-        pages = [c.page for c in chunks if c.page is not None]
-        row["pages"] = max(pages) if pages else None
-        row["entities"] = _entity_count(ws, [c.id for c in chunks])
+        if row["id"] is not None:
+            _fill_counts(ws, row, ws.engine.chunks(row["id"]))
     return rows
+
+
+def _fill_counts(ws: Workspace, row: dict[str, Any], chunks: list[Chunk]) -> None:
+    pages = [c.page for c in chunks if c.page is not None]
+    row["pages"] = max(pages) if pages else None
+    row["entities"] = _entity_count(ws, [c.id for c in chunks])
 
 
 def _entity_count(ws: Workspace, chunk_ids: list[str]) -> int:

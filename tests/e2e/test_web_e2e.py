@@ -50,6 +50,14 @@ def open_page(browser: WebDriver, server: LiveServer, path: str) -> None:
     assert not console_errors(browser), path
 
 
+def submit_question(browser: WebDriver, mode: str | None = None) -> None:
+    """Type QUESTION into the page's form, pick `mode` if given, and send it."""
+    browser.find_element(By.ID, "question").send_keys(QUESTION)
+    if mode is not None:
+        Select(browser.find_element(By.CSS_SELECTOR, "select[name=mode]")).select_by_value(mode)
+    browser.find_element(By.ID, "submit").click()
+
+
 @pytest.fixture(scope="module")
 def walk(live_server: LiveServer) -> dict[str, Any]:
     return {}  # what one step leaves for the next (the answer's citation, a document id)
@@ -93,9 +101,7 @@ def test_ask_streams_sources_then_tokens_in_every_mode(
     # every model is there: no warning that questions cannot be answered
     time.sleep(0.3)
     assert not browser.find_element(By.ID, "readiness").is_displayed()
-    browser.find_element(By.ID, "question").send_keys(QUESTION)
-    Select(browser.find_element(By.CSS_SELECTOR, "select[name=mode]")).select_by_value(mode)
-    browser.find_element(By.ID, "submit").click()
+    submit_question(browser, mode)
     answer = browser.find_element(By.ID, "answer")
     # poll as the words come (the scripted endpoint sends one each 40 ms): each length seen,
     # and whether the sources were already listed when the first word showed
@@ -131,8 +137,7 @@ def test_a_citation_shows_its_passage_and_opens_it_highlighted(
     browser: WebDriver, live_server: LiveServer, screenshot_dir: Path
 ) -> None:
     open_page(browser, live_server, "/ask")
-    browser.find_element(By.ID, "question").send_keys(QUESTION)
-    browser.find_element(By.ID, "submit").click()
+    submit_question(browser)
     cite: WebElement = until(
         browser, lambda b: b.find_element(By.CSS_SELECTOR, "#answer a.cite[data-n='1']"), 120
     )
@@ -207,8 +212,7 @@ def test_compare_answers_in_three_modes_side_by_side(
     browser: WebDriver, live_server: LiveServer, screenshot_dir: Path
 ) -> None:
     open_page(browser, live_server, "/compare")
-    browser.find_element(By.ID, "question").send_keys(QUESTION)
-    browser.find_element(By.ID, "submit").click()
+    submit_question(browser)
     until(browser, lambda b: not b.find_element(By.ID, "submit").get_attribute("disabled")
           and all("one GPU" in a.text for a in b.find_elements(By.CSS_SELECTOR, ".column .answer")),
           180)  # fmt: skip
