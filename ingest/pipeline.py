@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ingest.chunking import ChunkingConfig, chunk_document, indexed_text
 from ingest.embedding import Embedder
@@ -22,7 +22,7 @@ from ingest.errors import DocumentError, RagError, UnsupportedFormat
 from ingest.hashing import content_id, file_digest
 from ingest.loaders import SUPPORTED_EXTENSIONS, load_document, require_parser
 from ingest.ports import Store
-from ingest.types import Block, Chunk, DocumentInfo, ParsedDocument
+from ingest.types import Block, Chunk, DocumentInfo, ParsedDocument, check_metadata
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,6 +50,7 @@ class TextRecord:
     key: str
     title: str
     text: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -143,20 +144,32 @@ class Ingestor:
         self.embedder = embedder
         self.config = config or IngestConfig()
 
-    def ingest_paths(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
+    def ingest_paths(
+        self,
+        paths: Iterable[Path],
+        progress: Progress | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders; every document gets `metadata` (checked first, so bad
+        metadata fails before anything is read)."""
         require_parser(self.config.parser)
+        meta = check_metadata(metadata)
         files, ignored = discover(Path(p) for p in paths)
-        report = self._run(((str(f.resolve()), f) for f in files), len(files), progress)
+        report = self._run(((str(f.resolve()), f, meta) for f in files), len(files), progress)
         report.ignored = ignored
         return report
 
     def ingest_records(
         self, records: Iterable[TextRecord], total: int = 0, progress: Progress | None = None
     ) -> IngestReport:
-        return self._run(((r.key, r) for r in records), total, progress)
+        checked = [(r.key, r, check_metadata(r.metadata)) for r in records]
+        return self._run(checked, total or len(checked), progress)
 
     def _run(
-        self, items: Iterable[tuple[str, Path | TextRecord]], total: int, progress: Progress | None
+        self,
+        items: Iterable[tuple[str, Path | TextRecord, dict[str, str]]],
+        total: int,
+        progress: Progress | None,
     ) -> IngestReport:
         start = time.perf_counter()
         report = IngestReport()
@@ -172,9 +185,9 @@ class Ingestor:
                 progress(IngestEvent(len(report.results), total, None, source, name, fraction))
 
         with self.store.writing(self.config.write_wait):
-            for source, item in items:
+            for source, item, meta in items:
                 try:
-                    prepared = self._prepare(source, item, stage)
+                    prepared = self._prepare(source, item, meta, stage)
                 except DocumentError as e:
                     log.warning("%s", e)
                     finish(FileResult(source, "failed", error=str(e)))
@@ -200,7 +213,7 @@ class Ingestor:
         return report
 
     def _prepare(
-        self, source: str, item: Path | TextRecord, stage: _StageReport
+        self, source: str, item: Path | TextRecord, meta: dict[str, str], stage: _StageReport
     ) -> _Pending | FileResult:
         if isinstance(item, TextRecord):
             data = f"{item.title}\n{item.text}".encode()
@@ -215,8 +228,13 @@ class Ingestor:
                 raise DocumentError(f"{item}: no such file")
             digest, size = _file_digest(item, self.config.max_bytes), item.stat().st_size
         existing = self.store.chunks.document_by_source(source)
-        if existing and digest and existing.content_hash == digest and not self.config.force:
+        if (
+            existing and digest and existing.content_hash == digest
+            and dict(existing.metadata) == meta and not self.config.force
+        ):  # fmt: skip
             return FileResult(source, "unchanged", existing.id, existing.n_chunks)
+        # new metadata on unchanged content re-writes the document under the same id: the
+        # chunk ids, stored vectors and graph extractions all carry over
         stage(source, "parsing")
         if isinstance(item, TextRecord):
             parsed = ParsedDocument(source, item.title, "text", [Block("paragraph", item.text)])
@@ -230,6 +248,7 @@ class Ingestor:
         doc = DocumentInfo(
             id=doc_id, source=source, name=name, title=parsed.title, format=parsed.format,
             content_hash=digest, size=size, n_chunks=len(chunks), ingested_at=time.time(),
+            metadata=meta,
         )  # fmt: skip
         texts = [indexed_text(parsed.title, c.heading_path, c.text) for c in chunks]
         return _Pending(source, doc, chunks, texts, "updated" if existing else "added")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from ingest.errors import UsageError
 
 BlockKind = Literal["heading", "paragraph", "table", "list", "code"]
 
@@ -69,6 +71,41 @@ class DocumentInfo:
     size: int
     n_chunks: int
     ingested_at: float
+    # what the caller said about the document (team=infra, year=2024): string keys and values,
+    # kept with the document and matched by `SearchFilter.metadata`
+    metadata: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+MAX_METADATA_KEYS = 64
+MAX_METADATA_CHARS = 1000
+
+
+def check_metadata(raw: Mapping[str, Any] | None) -> dict[str, str]:
+    """Document metadata as the store keeps it: string keys, scalar values as strings
+    (true/false for booleans, so `--where reviewed=true` matches a JSON `true`).
+    Nested values are refused rather than flattened: a filter could not name them."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise UsageError("metadata must be an object of key: value pairs")
+    if len(raw) > MAX_METADATA_KEYS:
+        raise UsageError(f"metadata has {len(raw)} keys; at most {MAX_METADATA_KEYS}")
+    clean: dict[str, str] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not key.strip() or len(key) > 100:
+            raise UsageError(f"metadata key {key!r} must be a non-empty string of ≤100 characters")
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            text = str(value)
+        else:
+            raise UsageError(
+                f"metadata {key!r} must be a string, number or boolean, not {type(value).__name__}"
+            )
+        if len(text) > MAX_METADATA_CHARS:
+            raise UsageError(f"metadata {key!r} is longer than {MAX_METADATA_CHARS} characters")
+        clean[key.strip()] = text
+    return clean
 
 
 def match_documents(docs: Sequence[DocumentInfo], ref: str) -> list[DocumentInfo]:
@@ -107,11 +144,35 @@ class ChunkHit:
 
 @dataclass(frozen=True)
 class SearchFilter:
-    """Restricts retrieval to some documents: by id and/or by a glob on the source path."""
+    """Restricts retrieval to some documents: by id, by a glob on the source path (or file
+    name), and by metadata. Every part given must hold; within `metadata`, pairs with the same
+    key are alternatives (`(("lang", "en"), ("lang", "zh"))` is lang en or zh) and different keys
+    must all match."""
 
     doc_ids: tuple[str, ...] = ()
     path_glob: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.doc_ids and not self.path_glob
+        return not self.doc_ids and not self.path_glob and not self.metadata
+
+    def metadata_alternatives(self) -> dict[str, list[str]]:
+        """The metadata pairs grouped by key: each key's accepted values."""
+        grouped: dict[str, list[str]] = {}
+        for key, value in self.metadata:
+            grouped.setdefault(key, []).append(value)
+        return grouped
+
+    def admits(self, doc: DocumentInfo) -> bool:
+        """Whether the document passes (the rule each backend pushes down its own way)."""
+        if self.doc_ids and doc.id not in self.doc_ids:
+            return False
+        glob = self.path_glob
+        if glob and not (
+            fnmatch.fnmatchcase(doc.source, glob) or fnmatch.fnmatchcase(doc.name, glob)
+        ):
+            return False
+        return all(
+            doc.metadata.get(key) in values for key, values in self.metadata_alternatives().items()
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -22,13 +22,27 @@ from graph.ports import GraphStore
 from graph.store import SqliteGraphStore
 from ingest.chunking import ChunkingConfig
 from ingest.embedding import Embedder, HashingEmbedder
-from ingest.errors import ConfigError, DocumentNotFound, ModelNotInstalled
+from ingest.errors import (
+    ConfigError,
+    DocumentError,
+    DocumentNotFound,
+    ModelNotInstalled,
+    UsageError,
+)
+from ingest.hashing import content_id
 from ingest.loaders import require_parser
-from ingest.pipeline import IngestConfig, Ingestor, IngestReport, Progress, TextRecord
+from ingest.pipeline import (
+    FileResult,
+    IngestConfig,
+    Ingestor,
+    IngestReport,
+    Progress,
+    TextRecord,
+)
 from ingest.ports import Store, StoreCounts
 from ingest.store import EmbeddedStore
 from ingest.store.manifest import check_or_create, read_embedder
-from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter
+from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter, check_metadata
 from rag.answering import stream_answer
 from rag.choices import RetrievalMethod
 from rag.generation.base import Generator, Message
@@ -219,7 +233,10 @@ class Engine:
                 generator_ok = False
         gen_name = s.openai_model if s.generator == "openai" else s.model
         return {
-            "embedder": {"name": s.embedder, "installed": embedder_ok or self._embedder is not None},
+            "embedder": {
+                "name": s.embedder,
+                "installed": embedder_ok or self._embedder is not None,
+            },
             "generator": {"name": gen_name, "installed": generator_ok},
         }
 
@@ -247,15 +264,18 @@ class Engine:
         graph_progress: GraphProgress | None = None,
         *,
         force: bool = False,
+        metadata: Mapping[str, Any] | None = None,
     ) -> IngestReport:
         """Ingest files and folders; unchanged files are skipped (unless `force`), changed
-        ones replaced. Unless settings.graph is "off", the knowledge graph is then brought
-        in step."""
+        ones replaced. Each document gets `metadata` (string keys, scalar values), which
+        `SearchFilter.metadata` matches; the same file with new metadata is updated. Unless
+        settings.graph is "off", the knowledge graph is then brought in step."""
         require_parser(self.settings.parser)  # a missing backend fails before a store exists
+        check_metadata(metadata)  # and bad metadata before one is created
         store = self._open_store(create=True)
         config = replace(self._ingest_config, force=force)
         ingestor = Ingestor(store, self.embedder, config)
-        report = ingestor.ingest_paths([Path(p) for p in paths], progress)
+        report = ingestor.ingest_paths([Path(p) for p in paths], progress, metadata)
         self.sync_graph(graph_progress)
         return report
 
@@ -265,13 +285,36 @@ class Engine:
         progress: Progress | None = None,
         graph_progress: GraphProgress | None = None,
     ) -> IngestReport:
-        """Ingest documents given as text (key, title, text); the key is their source."""
+        """Ingest documents given as text (key, title, text, metadata); the key is their source,
+        so ingesting a key again replaces that document (or skips it, unchanged)."""
         require_parser(self.settings.parser)
+        for r in records:
+            check_metadata(r.metadata)
         store = self._open_store(create=True)
         ingestor = Ingestor(store, self.embedder, self._ingest_config)
         report = ingestor.ingest_records(records, len(records), progress)
         self.sync_graph(graph_progress)
         return report
+
+    def ingest_text(
+        self,
+        text: str,
+        *,
+        title: str = "",
+        key: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> FileResult:
+        """Ingest one text as a document. `key` is its source (what `delete` and filters see);
+        without one it is `text:` and a hash of the text, so the same text twice is one
+        document. Returns the document's result (its id in `doc_id`)."""
+        if not isinstance(text, str) or not text.strip():
+            raise UsageError("text to ingest must be a non-empty string")
+        key = key or f"text:{content_id(title, text)}"
+        report = self.ingest_texts([TextRecord(key, title or key, text, metadata or {})])
+        result = report.results[0]
+        if result.status == "failed":
+            raise DocumentError(result.error or f"{key}: could not be ingested")
+        return result
 
     # --- knowledge graph --------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from ingest.errors import ConfigError, EntityNotFound, RagError, StoreNotFound
 from ingest.types import SearchFilter
+from rag.filters import filter_from_json
 from rag.modes.base import Query
 from rag.types import Done, Retrieved, Token
 from web import shapes
@@ -76,20 +77,7 @@ def _optional(body: dict[str, Any], name: str, kind: type) -> Any:
 
 
 def _filters(body: dict[str, Any]) -> SearchFilter | None:
-    raw = _optional(body, "filters", dict)
-    if not raw:
-        return None
-    unknown = set(raw) - {"doc_ids", "path_glob"}
-    if unknown:
-        raise BadRequest(f"unknown filter {sorted(unknown)[0]!r}; filters take doc_ids, path_glob")
-    ids = raw.get("doc_ids") or []
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise BadRequest("filters.doc_ids must be a list of document ids")
-    glob = raw.get("path_glob")
-    if glob is not None and not isinstance(glob, str):
-        raise BadRequest("filters.path_glob must be a string")
-    flt = SearchFilter(tuple(ids), glob or None)
-    return None if flt.empty else flt
+    return filter_from_json(_optional(body, "filters", dict))
 
 
 def _query(body: dict[str, Any], extra: set[str] = frozenset()) -> Query:  # type: ignore[assignment]

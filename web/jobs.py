@@ -78,9 +78,10 @@ class Job:
         }  # fmt: skip
 
 
-# (files to ingest, per-event progress, per-graph-step progress, force) → the ingest report
+# (files to ingest, per-event progress, per-graph-step progress, force, metadata) → the report
 IngestFn = Callable[
-    [list[Path], Callable[[IngestEvent], None], Callable[[int, int], None], bool], IngestReport
+    [list[Path], Callable[[IngestEvent], None], Callable[[int, int], None], bool, dict[str, Any]],
+    IngestReport,
 ]
 
 
@@ -244,7 +245,7 @@ class JobQueue:
                     raise Cancelled("cancelled")
 
             if paths:
-                self._ingest(paths, progress, graph_progress, job.force)
+                self._ingest(paths, progress, graph_progress, job.force, job.metadata)
         except Cancelled:
             with self._lock:
                 self._finish_cancelled(job)

@@ -4,13 +4,12 @@ entities, relations and subgraphs, built from the engine's typed results."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.errors import StoreNotFound
 from ingest.types import Chunk, ChunkHit, DocumentInfo
 from rag.types import Source
-from web.workspace import Workspace, relative_to
+from web.workspace import Workspace
 
 if TYPE_CHECKING:
     from graph.knowledge_graph import KnowledgeGraph
@@ -73,14 +72,12 @@ def document_rows(ws: Workspace) -> list[dict[str, Any]]:
 
 
 def stored_rows(ws: Workspace, docs: list[DocumentInfo]) -> list[dict[str, Any]]:
-    """Rows of stored documents: status from the graph, metadata from the uploads."""
+    """Rows of stored documents, their status from the graph."""
     if not docs:
         return []
     graph_on = ws.engine.settings.graph != "off"
     graphed = ws.engine.graph_store.doc_ids() if graph_on else set()
-    meta = ws.metadata()
-    return [_row(d, "ready" if not graph_on or d.id in graphed else "graph_pending",
-                 meta.get(relative_to(Path(d.source), ws.uploads) or "", {}))
+    return [_row(d, "ready" if not graph_on or d.id in graphed else "graph_pending")
             for d in docs]  # fmt: skip
 
 
@@ -112,11 +109,11 @@ def _entity_count(ws: Workspace, chunk_ids: list[str]) -> int:
     return len({e for ids in found.values() for e in ids})
 
 
-def _row(d: DocumentInfo, status: str, metadata: dict[str, Any]) -> dict[str, Any]:
+def _row(d: DocumentInfo, status: str) -> dict[str, Any]:
     return {
         "id": d.id, "name": d.name, "source": d.source, "title": d.title, "format": d.format,
         "size": d.size, "pages": None, "chunks": d.n_chunks, "entities": None,
-        "ingested_at": d.ingested_at, "status": status, "metadata": metadata, "error": None,
+        "ingested_at": d.ingested_at, "status": status, "metadata": dict(d.metadata), "error": None,
         "job": None,
     }  # fmt: skip
 

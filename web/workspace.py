@@ -8,7 +8,6 @@ change this function and `Workspaces`, not the routes.
 from __future__ import annotations
 
 import errno
-import json
 import re
 import threading
 import unicodedata
@@ -18,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
-from ingest.atomic import write_json_atomic
 from ingest.errors import FileTooLarge, UnsupportedFormat
 from ingest.loaders import SUPPORTED_EXTENSIONS
 from ingest.pipeline import IngestEvent, IngestReport
+from ingest.types import check_metadata
 from rag.engine import Engine
 from web.errors import BadRequest, NotFound
 from web.jobs import FileJob, Job, JobQueue
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
 
 UPLOADS = "uploads"  # inside the store directory: the files the web app ingested
 STAGING = ".incoming"  # inside uploads: files of jobs that have not started
-METADATA = ".metadata.json"  # inside uploads: the `metadata` given with each upload, by path
 
 
 class Workspace:
@@ -39,10 +37,9 @@ class Workspace:
         self.engine = engine
         self.root = engine.settings.store_dir
         self.uploads = self.root / UPLOADS
-        self._meta_lock = threading.Lock()
         self._kg: tuple[int, KnowledgeGraph] | None = None
         self._kg_lock = threading.Lock()
-        self.jobs = JobQueue(self._ingest, on_done=self._record_metadata)
+        self.jobs = JobQueue(self._ingest)
         # jobs live in the process: uploads staged for jobs of an earlier run have none now
         _remove_tree(self.uploads / STAGING)
 
@@ -57,6 +54,7 @@ class Workspace:
     ) -> Job:
         """Check every name first (nothing is written if one is refused), save each file to
         the staging folder, then queue one job over them. `files`: (uploaded name, save-to)."""
+        metadata = check_metadata(metadata)  # bad metadata is refused before a file is saved
         names = [safe_relative_path(name) for name, _ in files]
         bad = [n for n in names if n.suffix.lower() not in SUPPORTED_EXTENSIONS]
         if bad:
@@ -104,49 +102,20 @@ class Workspace:
         if not source.is_file():
             raise NotFound(f"the file of {doc.name} is no longer at {doc.source}; upload it again")
         name = relative_to(source, self.uploads) or doc.name
-        return self.jobs.submit([FileJob(name, source, source)], force=True)
+        return self.jobs.submit([FileJob(name, source, source)], dict(doc.metadata), force=True)
 
     def _ingest(
         self, paths: list[Path], progress: Callable[[IngestEvent], None],
-        graph_progress: Callable[[int, int], None], force: bool,
+        graph_progress: Callable[[int, int], None], force: bool, metadata: dict[str, Any],
     ) -> IngestReport:  # fmt: skip
-        return self.engine.ingest(paths, progress, graph_progress, force=force)
-
-    # --- upload metadata ---------------------------------------------------------------------
-
-    def metadata(self) -> dict[str, dict[str, Any]]:
-        path = self.uploads / METADATA
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def metadata_of(self, source: str) -> dict[str, Any]:
-        rel = relative_to(Path(source), self.uploads)
-        return self.metadata().get(rel, {}) if rel else {}
+        return self.engine.ingest(paths, progress, graph_progress, force=force, metadata=metadata)
 
     def forget(self, source: str) -> None:
-        """A deleted document's upload and metadata go with it; files outside uploads/ are the
-        user's own and stay."""
+        """A deleted document's upload goes with it; files outside uploads/ are the user's
+        own and stay."""
         rel = relative_to(Path(source), self.uploads)
-        if rel is None:
-            return
-        (self.uploads / rel).unlink(missing_ok=True)
-        with self._meta_lock:
-            meta = self.metadata()
-            if meta.pop(rel, None) is not None:
-                write_json_atomic(self.uploads / METADATA, meta)
-
-    def _record_metadata(self, job: Job) -> None:
-        if not job.metadata:
-            return
-        with self._meta_lock:
-            meta = self.metadata()
-            for f in job.files:
-                if f.stage in ("done", "unchanged"):
-                    meta[f.name] = job.metadata
-            write_json_atomic(self.uploads / METADATA, meta)
+        if rel is not None:
+            (self.uploads / rel).unlink(missing_ok=True)
 
     # --- the knowledge graph, loaded once per generation -------------------------------------
 

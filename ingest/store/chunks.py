@@ -17,7 +17,7 @@ from ingest.ports import Scored, StoreCounts
 from ingest.store.database import Database, filter_sql
 from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter, match_documents
 
-DOC_COLS = "id, source, name, title, format, content_hash, size, n_chunks, ingested_at"
+DOC_COLS = "id, source, name, title, format, content_hash, size, n_chunks, ingested_at, metadata"
 CHUNK_COLS = "rowid, id, doc_id, ordinal, text, text_hash, heading_path, page, kind, n_tokens"
 _JOINED = (
     f"SELECT c.{CHUNK_COLS.replace(', ', ', c.')}, d.{DOC_COLS.replace(', ', ', d.')} "
@@ -26,7 +26,10 @@ _JOINED = (
 
 
 def _doc(row: Sequence[Any]) -> DocumentInfo:
-    return DocumentInfo(*row)
+    did, source, name, title, fmt, content_hash, size, n_chunks, ingested_at, meta = row
+    return DocumentInfo(
+        did, source, name, title, fmt, content_hash, size, n_chunks, ingested_at, json.loads(meta)
+    )
 
 
 def _chunk(row: Sequence[Any]) -> Chunk:
@@ -116,9 +119,10 @@ class SqliteChunkStore:
         vectors: Mapping[str, np.ndarray],
     ) -> list[int]:
         """Write the document, its chunks and new vectors; returns the chunks' rowids."""
-        db.execute(f"INSERT INTO documents({DOC_COLS}) VALUES (?,?,?,?,?,?,?,?,?)", (
+        db.execute(f"INSERT INTO documents({DOC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)", (
             doc.id, doc.source, doc.name, doc.title, doc.format, doc.content_hash,
-            doc.size, doc.n_chunks, doc.ingested_at))  # fmt: skip
+            doc.size, doc.n_chunks, doc.ingested_at,
+            json.dumps(dict(doc.metadata), ensure_ascii=False, sort_keys=True)))  # fmt: skip
         db.executemany(
             "INSERT OR IGNORE INTO embeddings VALUES (?, ?)",
             [(h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()],

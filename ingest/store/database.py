@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents(
   id TEXT PRIMARY KEY, source TEXT NOT NULL UNIQUE, name TEXT NOT NULL, title TEXT NOT NULL,
   format TEXT NOT NULL, content_hash TEXT NOT NULL, size INTEGER NOT NULL,
-  n_chunks INTEGER NOT NULL, ingested_at REAL NOT NULL);
+  n_chunks INTEGER NOT NULL, ingested_at REAL NOT NULL, metadata TEXT NOT NULL DEFAULT '{}');
 CREATE TABLE IF NOT EXISTS chunks(
   rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, doc_id TEXT NOT NULL, ordinal INTEGER NOT NULL,
   text TEXT NOT NULL, text_hash TEXT NOT NULL, heading_path TEXT NOT NULL, page INTEGER,
@@ -105,7 +105,15 @@ class Database:
         self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._all_lock = threading.Lock()
         self._closed = False
-        self.conn().executescript(_SCHEMA)
+        db = self.conn()
+        db.executescript(_SCHEMA)
+        columns = {r[1] for r in db.execute("PRAGMA table_info(documents)")}
+        if "metadata" not in columns:  # a store made before documents had metadata
+            try:
+                db.execute("ALTER TABLE documents ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'")
+            except sqlite3.OperationalError as e:  # another process added it first
+                if "duplicate column" not in str(e):
+                    raise
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (autocommit: each statement alone is a snapshot)."""
@@ -187,4 +195,11 @@ def filter_sql(flt: SearchFilter | None, doc: str = "d") -> tuple[str, list[Any]
     if flt.path_glob:
         conds.append(f"({doc}.source GLOB ? OR {doc}.name GLOB ?)")
         args += [flt.path_glob, flt.path_glob]
+    for key, values in flt.metadata_alternatives().items():
+        # json_extract would read "a.b" as a path: look the key up as one literal member
+        conds.append(
+            f"(SELECT value FROM json_each({doc}.metadata) WHERE key = ?) "
+            "IN (SELECT value FROM json_each(?))"
+        )
+        args += [key, json.dumps(values)]
     return " AND ".join(conds), args

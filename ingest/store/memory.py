@@ -7,7 +7,6 @@ no rowids, filters applied to documents, writes that land whole.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import threading
 from collections import Counter
@@ -35,12 +34,7 @@ class _State:
 
 
 def _passes(doc: DocumentInfo, flt: SearchFilter | None) -> bool:
-    if flt is None or flt.empty:
-        return True
-    if flt.doc_ids and doc.id not in flt.doc_ids:
-        return False
-    glob = flt.path_glob
-    return not glob or fnmatch.fnmatchcase(doc.source, glob) or fnmatch.fnmatchcase(doc.name, glob)
+    return flt is None or flt.admits(doc)
 
 
 class MemoryChunkStore:

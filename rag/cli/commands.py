@@ -8,8 +8,10 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from ingest.errors import UsageError
 from ingest.types import SearchFilter
 from rag.engine import Engine
+from rag.filters import make_filter, parse_where
 from rag.settings import Settings
 from rag.types import Done, Retrieved, Source, Token
 
@@ -54,7 +56,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             bar.write(f"skipped: {r.error}", file=sys.stderr)
 
     with engine:
-        report = engine.ingest(args.paths, progress=progress, graph_progress=graph_progress)
+        report = engine.ingest(args.paths, progress=progress, graph_progress=graph_progress,
+                               metadata=_metadata(args.meta))  # fmt: skip
     bar.close()
     graph_bar.close()
     if args.json:
@@ -69,8 +72,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _filters(args: argparse.Namespace) -> SearchFilter | None:
-    flt = SearchFilter(tuple(args.doc), args.path)
-    return None if flt.empty else flt
+    return make_filter(args.doc, args.path, parse_where(args.where))
+
+
+def _metadata(items: list[str]) -> dict[str, str]:
+    meta: dict[str, str] = {}
+    for key, value in parse_where(items):
+        if key in meta:
+            raise UsageError(f"--meta {key} is given twice")
+        meta[key] = value
+    return meta
 
 
 def _print_sources(sources: list[Source], cited: list[int] | None = None) -> None:
@@ -119,11 +130,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_docs(args: argparse.Namespace) -> int:
     with Engine(_settings(args)) as engine:
         docs = engine.documents()
+        if args.where:
+            flt = make_filter(metadata=parse_where(args.where))
+            docs = [d for d in docs if flt is None or flt.admits(d)]
         if args.json:
-            _print_json([d.__dict__ for d in docs])
+            _print_json([{**d.__dict__, "metadata": dict(d.metadata)} for d in docs])
             return 0
         for d in docs:
-            print(f"{d.id}  {d.format:5} {d.n_chunks:5} chunks  {d.source}")
+            meta = " ".join(f"{k}={v}" for k, v in sorted(d.metadata.items()))
+            print(
+                f"{d.id}  {d.format:5} {d.n_chunks:5} chunks  {d.source}"
+                + (f"  [{meta}]" if meta else "")
+            )
         counts = engine.counts()
         print(
             f"{counts.documents} documents, {counts.chunks} chunks in {engine.settings.store_dir}"

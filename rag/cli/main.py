@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--graph", choices=GRAPH_MODES, help="knowledge graph (default fast)")
     ing.add_argument("--llm-extract", metavar="all|top:N", help="with --graph llm: which chunks")
     ing.add_argument("--json", action="store_true", help="print the report as JSON")
+    ing.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                     help="metadata for every document of this run (repeatable)")  # fmt: skip
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question with citations")
     ask.add_argument("question")
@@ -66,9 +68,14 @@ def _parser() -> argparse.ArgumentParser:
         "--doc", action="append", default=[], help="only this document id (repeatable)"
     )
     ask.add_argument("--path", help="only documents whose path matches this glob")
+    ask.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                     help="only documents with this metadata (repeatable: different keys all "
+                     "match, the same key any of its values)")  # fmt: skip
 
     docs = sub.add_parser("docs", parents=[common], help="list the documents in the store")
     docs.add_argument("--json", action="store_true")
+    docs.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                      help="only documents with this metadata (repeatable)")  # fmt: skip
 
     dele = sub.add_parser(
         "delete", parents=[common, writer], help="remove a document from the store"

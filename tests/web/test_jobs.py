@@ -319,7 +319,7 @@ def test_reingest_of_an_upload_gone_from_disk_is_404(app: Flask) -> None:
 
 # --- metadata ------------------------------------------------------------------------------------------
 
-META = {"team": "ml", "tags": ["a", "b"], "年份": 2024, "nested": {"ok": True}}
+META = {"team": "ml", "年份": "2024", "reviewed": "true"}
 
 
 def test_metadata_of_an_upload_is_kept_and_shown(app: Flask) -> None:
@@ -343,6 +343,47 @@ def test_metadata_of_an_upload_is_kept_and_shown(app: Flask) -> None:
     by_name = {r["name"]: r for r in rows(client)}
     assert by_name["a.md"]["metadata"] == {"team": "infra"}  # a new upload's metadata wins
     assert by_name["b.md"]["metadata"] == META
+
+
+def test_metadata_is_stored_with_the_document_and_filters_retrieval(app: Flask) -> None:
+    client = app.test_client()
+    upload_and_wait(app, [("a.md", ADAPTERS)], metadata='{"team": "ml", "year": 2024, "ok": true}')
+    upload_and_wait(app, [("b.md", SERVING)], metadata='{"team": "infra"}')
+    with app.app_context():
+        from web.workspace import current
+
+        by_name = {d.name: d for d in current().engine.documents()}
+    assert by_name["a.md"].metadata == {"team": "ml", "year": "2024", "ok": "true"}
+    for flt, expected in [
+        ({"metadata": {"team": "infra"}}, {"b.md"}),
+        ({"metadata": {"team": ["ml", "infra"]}}, {"a.md", "b.md"}),
+        ({"metadata": {"team": "ml", "year": 2024}}, {"a.md"}),
+        ({"metadata": {"ok": True}}, {"a.md"}),
+        ({"metadata": {"team": "nobody"}}, set()),
+    ]:
+        r = client.post(
+            f"{API}/retrieve", json={"question": "adapters serving", "k": 10, "filters": flt}
+        )
+        assert r.status_code == 200, r.json
+        assert {s["document"].rsplit("/", 1)[-1] for s in r.json["sources"]} == expected, flt
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    ['{"tags": ["a", "b"]}', '{"nested": {"ok": true}}', '{"": "x"}', '{"k": null}'],
+    ids=["list", "object", "empty-key", "null"],
+)
+def test_metadata_that_a_filter_could_not_match_is_refused_and_nothing_is_saved(
+    app: Flask, metadata: str
+) -> None:
+    client = app.test_client()
+    r = post_files(client, [("a.md", ADAPTERS)], metadata=metadata)
+    assert r.status_code == 400 and r.json["error"]["code"] == "bad_request", r.json
+    assert rows(client) == []
+    with app.app_context():
+        from web.workspace import current
+
+        assert not any(current().uploads.rglob("*.md"))
 
 
 def test_metadata_of_a_failed_file_is_shown_on_its_row(app: Flask) -> None:
