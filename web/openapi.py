@@ -72,6 +72,7 @@ INT: dict[str, Any] = {"type": "integer"}
 NUM: dict[str, Any] = {"type": "number"}
 BOOL: dict[str, Any] = {"type": "boolean"}
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
+SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean"]}
 
 
 def ref(name: str) -> dict[str, Any]:
@@ -146,7 +147,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "name": STR, "source": STR, "title": STR, "format": STR, "size": nullable("integer"),
         "pages": nullable("integer", description="the highest page or slide number"),
         "chunks": INT, "entities": nullable("integer"), "ingested_at": NUM,
-        "status": enum(shapes.DOCUMENT_STATUSES), "metadata": ANY_OBJECT,
+        "status": enum(shapes.DOCUMENT_STATUSES),
+        "metadata": {"type": "object", "additionalProperties": STR},
         "error": nullable("string"), "job": nullable("string", description="its job, if any"),
     }),
     "Chunk": obj({
@@ -189,7 +191,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                    "description": "retrieval method; null: the server's setting"},
         "filters": {"type": ["object", "null"], "additionalProperties": False, "properties": {
             "doc_ids": {"type": ["array", "null"], "items": STR},
-            "path_glob": nullable("string", description="a glob on the source path"),
+            "path_glob": nullable("string", description="a glob on the source path or file name"),
+            "metadata": {"type": ["object", "null"], "description":
+                         "document metadata to match: each key maps to a value or a list of "
+                         "accepted values; different keys must all match",
+                         "additionalProperties": {"anyOf": [SCALAR, array(SCALAR, minItems=1)]}},
         }},
     }, optional=("mode", "strategy", "k", "method", "filters")),
     "RetrieveResult": obj({
@@ -265,7 +271,8 @@ UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {
                       "folder path (folder/sub/a.pdf), kept. Types: "
                       + ", ".join(sorted(SUPPORTED_EXTENSIONS))),
         "metadata": {**STR, "contentMediaType": "application/json",
-                     "description": "a JSON object, recorded for every file of the upload"},
+                     "description": "a JSON object of string, number or boolean values, stored "
+                     "with every document of the upload and matched by filters.metadata"},
     }},
     "encoding": {"metadata": {"contentType": "application/json"}},
 }}}

@@ -23,20 +23,29 @@ from ingest.types import Chunk, DocumentInfo, SearchFilter
 EMB = HashingEmbedder(64)
 
 
-def _doc(source: str, texts: list[str], version: str = "v1") -> tuple[DocumentInfo, list[Chunk]]:
+def _doc(
+    source: str, texts: list[str], version: str = "v1", metadata: dict[str, str] | None = None
+) -> tuple[DocumentInfo, list[Chunk]]:
     doc_id = content_id(source, version)
     chunks = [
         Chunk(content_id(doc_id, t), doc_id, i, t, content_id(t), ("Intro",), None, "paragraph", 5)
         for i, t in enumerate(texts)
     ]
     info = DocumentInfo(
-        doc_id, source, Path(source).name, source, "txt", version, 10, len(chunks), 0.0
-    )
+        doc_id, source, Path(source).name, source, "txt", version, 10, len(chunks), 0.0,
+        metadata or {},
+    )  # fmt: skip
     return info, chunks
 
 
-def put(store: Store, source: str, texts: list[str], version: str = "v1") -> DocumentInfo:
-    info, chunks = _doc(source, texts, version)
+def put(
+    store: Store,
+    source: str,
+    texts: list[str],
+    version: str = "v1",
+    metadata: dict[str, str] | None = None,
+) -> DocumentInfo:
+    info, chunks = _doc(source, texts, version, metadata)
     vectors = dict(zip([c.text_hash for c in chunks], EMB.embed_passages(texts), strict=True))
     missing = store.chunks.missing_vectors(vectors)
     store.put_document(info, chunks, texts, {h: v for h, v in vectors.items() if h in missing})
@@ -165,6 +174,37 @@ def test_passing_applies_the_filter_to_chunk_ids(store: Store) -> None:
     assert store.chunks.passing(ids, SearchFilter(path_glob="/y/*")) == {ids[2]}
     assert store.chunks.passing(ids, SearchFilter(doc_ids=(a.id,))) == set(ids[:2])
     assert store.chunks.passing(ids, SearchFilter(path_glob="b.txt")) == {ids[2]}  # file name
+
+
+def test_metadata_is_kept_with_the_document_and_filters_every_search(store: Store) -> None:
+    a = put(store, "/x/a.txt", ["量化 alpha beta"], metadata={"team": "ml", "year": "2024"})
+    b = put(store, "/x/b.txt", ["量化 alpha gamma"], metadata={"team": "infra", "a.b": "dotted"})
+    c = put(store, "/x/c.txt", ["量化 alpha delta"])
+    assert store.chunks.document(a.id) is not None
+    assert store.chunks.document(a.id).metadata == {"team": "ml", "year": "2024"}  # type: ignore[union-attr]
+    assert store.chunks.documents()[2].metadata == {}
+    hit = store.chunks.hits(store.keywords.search("gamma", 1))[0]
+    assert hit.document.metadata == {"team": "infra", "a.b": "dotted"}
+    q = EMB.embed_query("量化 alpha")
+
+    def found(flt: SearchFilter) -> set[str]:
+        dense = {h.document.id for h in store.chunks.hits(store.dense.search(q, 10, flt))}
+        words = {h.document.id for h in store.chunks.hits(store.keywords.search("量化", 10, flt))}
+        ids = [ch.id for d in (a, b, c) for ch in store.chunks.chunks_of(d.id)]
+        passing = {
+            store.chunks.hits([(i, 0.0)])[0].document.id for i in store.chunks.passing(ids, flt)
+        }
+        assert dense == words == passing, flt  # one rule, pushed down three ways
+        return dense
+
+    assert found(SearchFilter(metadata=(("team", "ml"),))) == {a.id}
+    assert found(SearchFilter(metadata=(("team", "ml"), ("team", "infra")))) == {a.id, b.id}
+    assert found(SearchFilter(metadata=(("team", "ml"), ("year", "2024")))) == {a.id}
+    assert found(SearchFilter(metadata=(("team", "infra"), ("year", "2024")))) == set()
+    assert found(SearchFilter(metadata=(("a.b", "dotted"),))) == {b.id}  # a key, not a path
+    assert found(SearchFilter(metadata=(("team", "ML"),))) == set()  # values match exactly
+    assert found(SearchFilter(path_glob="*b.txt", metadata=(("team", "ml"),))) == set()
+    assert found(SearchFilter(doc_ids=(a.id, c.id), metadata=(("team", "ml"),))) == {a.id}
 
 
 def test_find_documents_by_id_prefix_name_and_glob(store: Store) -> None:

@@ -187,3 +187,30 @@ def test_a_second_writer_waits_then_fails_with_one_line(tmp_path: Path, demo_dir
     [line] = out.stderr.strip().splitlines()
     assert line.startswith("error: another process is writing to") and "waited 0.5 s" in line
     assert len(json.loads(rag("docs", "--json", env=env).stdout)) == 1  # nothing was deleted
+
+
+def test_metadata_given_at_ingest_is_listed_and_filters_with_where(
+    tmp_path: Path, demo_dir: Path
+) -> None:
+    env = {"RAG_EMBEDDER": "hashing", "RAG_STORE": str(tmp_path / "kb")}
+    pdfs = [str(p) for p in demo_dir.glob("*.pdf")]
+    assert rag("ingest", *pdfs, "--meta", "team=ml", "--meta", "年份=2024", env=env).returncode == 0
+    assert rag("ingest", str(demo_dir / "inference_deployment.pptx"), "--meta", "team=infra",
+               env=env).returncode == 0  # fmt: skip
+    listed = json.loads(rag("docs", "--json", "--where", "team=infra", env=env).stdout)
+    assert [d["name"] for d in listed] == ["inference_deployment.pptx"]
+    assert listed[0]["metadata"] == {"team": "infra"}
+    assert "[team=ml 年份=2024]" in rag("docs", env=env).stdout
+    out = rag("ask", "QLoRA", "--retrieve-only", "--json", "--where", "team=ml", env=env)
+    sources = json.loads(out.stdout)["sources"]
+    assert sources and all(s["document"].endswith(".pdf") for s in sources)
+    both = rag("ask", "QLoRA", "--retrieve-only", "--json", "--k", "20",
+               "--where", "team=ml", "--where", "team=infra", env=env)  # fmt: skip
+    assert {s["document"][-4:] for s in json.loads(both.stdout)["sources"]} == {".pdf", "pptx"}
+    none = rag("ask", "QLoRA", "--retrieve-only", "--json", "--where", "team=ml",
+               "--where", "年份=1999", env=env)  # fmt: skip
+    assert json.loads(none.stdout)["sources"] == []
+    bad = rag("ask", "QLoRA", "--where", "team", env=env)
+    assert bad.returncode == 2 and "--where takes key=value" in bad.stderr
+    twice = rag("ingest", *pdfs, "--meta", "a=1", "--meta", "a=2", env=env)
+    assert twice.returncode == 2 and "--meta a is given twice" in twice.stderr

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from ingest.errors import DocumentNotFound
+from ingest.embedding import HashingEmbedder
+from ingest.errors import DocumentNotFound, UsageError
 from ingest.pipeline import IngestEvent
+from ingest.types import SearchFilter
 from rag.engine import Engine
+from rag.settings import Settings
 
 
 def test_demo_corpus_ingests_every_format(fake_engine: Engine, demo_dir: Path) -> None:
@@ -110,3 +115,95 @@ def test_a_text_shared_across_a_batch_replacement_keeps_its_vector(fake_engine: 
     assert len(store.dense) == store.chunks.counts().chunks  # type: ignore[attr-defined]
     top = fake_engine.retrieve(shared, k=1, method="dense")
     assert top[0].document.source == "b" and top[0].score > 0.9
+
+
+class CountingEmbedder(HashingEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.passages = 0
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        self.passages += len(texts)
+        return super().embed_passages(texts)
+
+
+def test_metadata_travels_with_a_file_and_new_metadata_updates_in_place(
+    settings: Settings, tmp_path: Path
+) -> None:
+    embedder = CountingEmbedder()
+    fake_engine = Engine(replace(settings, graph="off"), embedder=embedder)
+    doc = tmp_path / "notes.md"
+    doc.write_text("# Notes\n\nLoRA freezes the base weights.\n", encoding="utf-8")
+    first = fake_engine.ingest([doc], metadata={"team": "ml", "year": 2024, "draft": False})
+    (info,) = fake_engine.documents()
+    assert info.metadata == {"team": "ml", "year": "2024", "draft": "false"}
+    same = fake_engine.ingest([doc], metadata={"team": "ml", "year": "2024", "draft": "false"})
+    assert same.count("unchanged") == 1
+    embedded = embedder.passages
+    again = fake_engine.ingest([doc], metadata={"team": "infra"})
+    assert [r.status for r in again.results] == ["updated"]
+    assert again.results[0].doc_id == first.results[0].doc_id  # same content, same id
+    assert fake_engine.document(info.id).metadata == {"team": "infra"}
+    assert embedder.passages == embedded > 0  # the stored vectors serve: nothing re-embedded
+    hits = fake_engine.retrieve("LoRA", filters=SearchFilter(metadata=(("team", "infra"),)))
+    assert [h.document.id for h in hits] == [info.id]
+    assert fake_engine.retrieve("LoRA", filters=SearchFilter(metadata=(("team", "ml"),))) == []
+    fake_engine.close()
+
+
+@pytest.mark.parametrize(
+    "metadata, message",
+    [
+        ({"tags": ["a"]}, "must be a string, number or boolean"),
+        ({"": "x"}, "non-empty string"),
+        ({"k": None}, "not NoneType"),
+        ("team=ml", "must be an object"),
+    ],
+)
+def test_bad_metadata_is_refused_before_a_store_exists(
+    fake_engine: Engine, tmp_path: Path, metadata: object, message: str
+) -> None:
+    doc = tmp_path / "notes.md"
+    doc.write_text("LoRA", encoding="utf-8")
+    with pytest.raises(UsageError, match=message):
+        fake_engine.ingest([doc], metadata=metadata)  # type: ignore[arg-type]
+    assert not (fake_engine.settings.store_dir / "store.sqlite").exists()
+
+
+def test_ingest_text_keys_by_content_and_replaces_by_key(fake_engine: Engine) -> None:
+    a = fake_engine.ingest_text("QLoRA trains adapters over a 4-bit base.", metadata={"src": "api"})
+    assert a.status == "added" and a.n_chunks == 1
+    assert fake_engine.ingest_text("QLoRA trains adapters over a 4-bit base.",
+                                   metadata={"src": "api"}).status == "unchanged"  # fmt: skip
+    (doc,) = fake_engine.documents()
+    assert doc.source.startswith("text:") and doc.metadata == {"src": "api"}
+    keyed = fake_engine.ingest_text("DPO needs no reward model.", key="notes/dpo", title="DPO")
+    assert fake_engine.document(keyed.doc_id or "").title == "DPO"
+    changed = fake_engine.ingest_text("DPO optimises preferences directly.", key="notes/dpo")
+    assert changed.status == "updated" and len(fake_engine.documents()) == 2
+    assert [h.chunk.text for h in fake_engine.retrieve("preferences", k=1)] == [
+        "DPO optimises preferences directly."
+    ]
+    with pytest.raises(UsageError, match="non-empty"):
+        fake_engine.ingest_text("   ")
+
+
+def test_a_store_made_before_metadata_opens_with_empty_metadata(tmp_path: Path) -> None:
+    import sqlite3
+
+    from ingest.store.database import Database
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE documents(id TEXT PRIMARY KEY, source TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
+        " title TEXT NOT NULL, format TEXT NOT NULL, content_hash TEXT NOT NULL, size INTEGER NOT NULL,"
+        " n_chunks INTEGER NOT NULL, ingested_at REAL NOT NULL);"
+        "INSERT INTO documents VALUES ('d1', '/a.md', 'a.md', 'A', 'md', 'h', 1, 0, 0);"
+    )
+    db.commit()
+    db.close()
+    from ingest.store.chunks import SqliteChunkStore
+
+    (doc,) = SqliteChunkStore(Database(path)).documents()
+    assert doc.id == "d1" and doc.metadata == {}
