@@ -44,6 +44,14 @@ def shot(browser: WebDriver, folder: Path, name: str) -> None:
     assert path.stat().st_size > 10_000, f"{name}: an almost empty screenshot"
 
 
+def walk_doc_id(server: LiveServer) -> str:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server.url}/api/v1/documents") as r:
+        return str(json.load(r)["documents"][0]["id"])
+
+
 def open_page(browser: WebDriver, server: LiveServer, path: str) -> None:
     sep = "&" if "?" in path else "?"
     browser.get(f"{server.url}{path}{sep}lang=en")
@@ -67,6 +75,7 @@ def test_upload_a_pdf_and_a_docx_through_the_page(
     browser: WebDriver, live_server: LiveServer, screenshot_dir: Path
 ) -> None:
     open_page(browser, live_server, "/upload")
+    browser.find_element(By.ID, "upload-metadata").send_keys("team=ml, year=2024")
     picker = browser.find_element(By.ID, "file-input")
     picker.send_keys("\n".join(str(p) for p in UPLOADS))
     until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#jobs .job"), 20)
@@ -236,8 +245,26 @@ def test_retrieval_ranks_per_method(
                   for c in b.find_elements(By.CSS_SELECTOR, "#methods .column")), 60)  # fmt: skip
     assert "GPU Memory Sizing" in browser.find_element(By.ID, "methods").text  # the PDF's title
     shot(browser, screenshot_dir, "retrieval")
+    # the metadata typed at upload filters: a value nobody has finds nothing, the right one finds
+    where = browser.find_element(By.CSS_SELECTOR, "input[name=where]")
+    for value, found in [("team=infra", False), ("team=infra, team=ml, year=2024", True)]:
+        where.clear()
+        where.send_keys(value)
+        browser.execute_script("document.querySelector('#hits').replaceChildren()")
+        browser.find_element(By.ID, "submit").click()
+        hits = until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#hits > li"), 30)
+        assert (hits[0].get_attribute("class") == "hit") is found, value
+    where.clear()
+    where.send_keys("team")  # not key=value: said on the page, nothing sent
+    browser.find_element(By.ID, "submit").click()
+    error = until(browser, lambda b: b.find_element(By.ID, "retrieval-error").text, 10)
+    assert "“team” is not key=value" in error
     open_page(browser, live_server, "/documents")
     rows = until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#doc-rows tr"), 20)
     assert len(rows) == 2
+    open_page(browser, live_server, f"/documents/{walk_doc_id(live_server)}")
+    until(browser, lambda b: "team" in b.find_element(By.TAG_NAME, "main").text, 20)
+    open_page(browser, live_server, "/documents")
+    until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#doc-rows tr"), 20)
     shot(browser, screenshot_dir, "documents")
     assert not console_errors(browser)

@@ -71,6 +71,23 @@ export function showError(node, error) {
   node.hidden = false;
 }
 
+/** "team=infra, year=2024" (commas or new lines between pairs) as an object; a piece that is
+ * not key=value throws, naming it. The server checks the values again. */
+export function parseKeyValues(text, { multi = false } = {}) {
+  const out = {};
+  for (const piece of String(text || "").split(/[,\n，]/)) {
+    const item = piece.trim();
+    if (!item) continue;
+    const eq = item.indexOf("=");
+    const key = eq > 0 ? item.slice(0, eq).trim() : "";
+    if (!key) throw new Error(t("filters.bad_pair", { item }));
+    const value = item.slice(eq + 1).trim();
+    if (multi) (out[key] = out[key] || []).push(value);
+    else out[key] = value;
+  }
+  return out;
+}
+
 // ---- URLs -------------------------------------------------------------------------------
 
 export function pageUrl(path, params = {}) {

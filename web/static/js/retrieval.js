@@ -1,7 +1,7 @@
 // /retrieval: retrieve-only with every knob visible, and the three retrieval methods' rankings
 // of one question side by side.
 
-import { $, $$, api, chunkUrl, config, el, formatScore, loadDocumentOptions, placeIn, renderTimings, showError, t } from "./common.js";
+import { $, $$, api, chunkUrl, config, el, formatScore, loadDocumentOptions, parseKeyValues, placeIn, renderTimings, showError, t } from "./common.js";
 import { expandButton, queryBody, renderTrace, trimExpanders } from "./answer.js";
 
 const form = $("#retrieval-form");
@@ -17,8 +17,13 @@ function syncStrategy() {
 function body() {
   const b = queryBody(form);
   const docIds = Array.from(docSelect.selectedOptions).map((o) => o.value);
-  const glob = String(new FormData(form).get("path_glob") || "").trim();
-  if (docIds.length || glob) b.filters = { doc_ids: docIds, path_glob: glob || null };
+  const data = new FormData(form);
+  const glob = String(data.get("path_glob") || "").trim();
+  const metadata = parseKeyValues(data.get("where"), { multi: true });
+  const hasMeta = Object.keys(metadata).length > 0;
+  if (docIds.length || glob || hasMeta) {
+    b.filters = { doc_ids: docIds, path_glob: glob || null, metadata: hasMeta ? metadata : null };
+  }
   return b;
 }
 
@@ -50,7 +55,13 @@ function renderHits(list, sources) {
 let busy = false;
 async function guarded(work) {
   if (busy) return;
-  const b = body();
+  let b;
+  try {
+    b = body();
+  } catch (error) {  // a metadata filter that is not key=value
+    showError($("#retrieval-error"), error);
+    return;
+  }
   if (!b.question) {
     form.reportValidity();
     return;

@@ -2,7 +2,7 @@
 // request, each file's stage polled until its job ends. Job ids are kept in localStorage, and
 // the recent jobs come from GET /jobs, so a reload shows the same jobs.
 
-import { $, api, badge, config, el, formatBytes, formatDate, formatNumber, forgetJob, pageUrl, rememberJob, rememberedJobs, showError, t } from "./common.js";
+import { $, api, badge, config, el, formatBytes, formatDate, formatNumber, forgetJob, pageUrl, parseKeyValues, rememberJob, rememberedJobs, showError, t } from "./common.js";
 
 const EXTENSIONS = new Set(config.extensions);
 const MB = 2 ** 20;
@@ -97,6 +97,13 @@ function batches(items) {
 
 async function upload(files) {
   showError(errorBox, null);
+  let metadata;
+  try {
+    metadata = parseKeyValues($("#upload-metadata").value);
+  } catch (error) {
+    showError(errorBox, error);
+    return;
+  }
   const { accepted, ignored } = sortOut(files);
   showIgnored(ignored);
   if (!accepted.length) {
@@ -106,6 +113,7 @@ async function upload(files) {
   for (const batch of batches(accepted)) {
     const form = new FormData();
     for (const { file, path } of batch) form.append("file", file, path);
+    if (Object.keys(metadata).length) form.append("metadata", JSON.stringify(metadata));
     try {
       const { job } = await api("/documents", { method: "POST", form });
       track(job);
