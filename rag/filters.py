@@ -22,7 +22,7 @@ def parse_where(items: Iterable[str]) -> tuple[tuple[str, str], ...]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--where takes key=value, not {item!r}")
+            raise UsageError(f"where takes key=value, not {item!r}")
         pairs.append((key.strip(), value))
     return tuple(pairs)
 

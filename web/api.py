@@ -18,7 +18,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from ingest.errors import ConfigError, EntityNotFound, RagError, StoreNotFound
 from ingest.types import SearchFilter
-from rag.filters import filter_from_json
+from rag.filters import filter_from_json, parse_where
 from rag.modes.base import Query
 from rag.types import Done, Retrieved, Token
 from web import shapes
@@ -134,6 +134,9 @@ def list_documents() -> Response:
     rows = shapes.document_rows(ws)
     if q := (request.args.get("q") or "").strip():
         rows = [r for r in rows if shapes.matches(r, q)]
+    if where := request.args.getlist("where"):
+        wanted = SearchFilter(metadata=parse_where(where)).metadata_alternatives()
+        rows = [r for r in rows if all(r["metadata"].get(k) in vs for k, vs in wanted.items())]
     if status:
         rows = [r for r in rows if r["status"] == status]
     start = (page - 1) * per_page

@@ -333,7 +333,9 @@ OPERATIONS: dict[str, Op] = {  # by endpoint: the view functions of web/api.py a
         (query_int("page", 1, 1, 10**6, "page number"),
          query_int("per_page", 20, 1, api.MAX_PER_PAGE, "rows per page"),
          query_str("q", "a substring of the name, source or title (case-insensitive)"),
-         query_str("status", "only rows of this status", **enum(shapes.DOCUMENT_STATUSES))),
+         query_str("status", "only rows of this status", **enum(shapes.DOCUMENT_STATUSES)),
+         query_list("where", "key=value: only rows with this metadata (repeatable: different "
+                    "keys all match, the same key any of its values)")),
     ),
     "api.get_document": Op("documents", "A document, its chunks and the entities they mention",
                            ok(200, "DocumentDetail"), (DocumentNotFound, StoreNotFound)),

@@ -211,6 +211,6 @@ def test_metadata_given_at_ingest_is_listed_and_filters_with_where(
                "--where", "年份=1999", env=env)  # fmt: skip
     assert json.loads(none.stdout)["sources"] == []
     bad = rag("ask", "QLoRA", "--where", "team", env=env)
-    assert bad.returncode == 2 and "--where takes key=value" in bad.stderr
+    assert bad.returncode == 2 and "where takes key=value" in bad.stderr
     twice = rag("ingest", *pdfs, "--meta", "a=1", "--meta", "a=2", env=env)
     assert twice.returncode == 2 and "--meta a is given twice" in twice.stderr

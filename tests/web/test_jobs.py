@@ -366,6 +366,12 @@ def test_metadata_is_stored_with_the_document_and_filters_retrieval(app: Flask) 
         )
         assert r.status_code == 200, r.json
         assert {s["document"].rsplit("/", 1)[-1] for s in r.json["sources"]} == expected, flt
+    listed = client.get(f"{API}/documents", query_string={"where": ["team=ml", "team=infra"]})
+    assert sorted(r["name"] for r in listed.json["documents"]) == ["a.md", "b.md"]
+    listed = client.get(f"{API}/documents", query_string={"where": ["team=infra", "ok=true"]})
+    assert listed.json["documents"] == []
+    bad = client.get(f"{API}/documents", query_string={"where": "team"})
+    assert bad.status_code == 400 and "key=value" in bad.json["error"]["message"]
 
 
 @pytest.mark.parametrize(
