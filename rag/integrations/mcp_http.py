@@ -3,8 +3,9 @@ uvicorn), at http://HOST:PORT/mcp.
 
 With RAG_API_KEY set, every request must carry `Authorization: Bearer <key>`. The SDK's own
 auth hook is OAuth's (a token verifier tied to an authorization server's issuer URL); a shared
-key has no issuer, so a small ASGI middleware checks it instead. On loopback the SDK refuses
-requests whose Host or Origin is not a loopback name (no DNS rebinding).
+key has no issuer, so a small ASGI middleware checks it instead. Bound to 127.0.0.1, localhost
+or ::1, the SDK refuses requests whose Host or Origin is not a loopback name (no DNS
+rebinding).
 """
 
 from __future__ import annotations
@@ -72,25 +73,22 @@ def bind(host: str, port: int) -> socket.socket:
 def serve_http(
     server: MCPServer,
     settings: Settings,
-    host: str,
-    port: int,
+    sock: socket.socket,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until Ctrl-C or SIGTERM (uvicorn shuts down gracefully, then re-raises it)."""
+    """Serve on the bound `sock` until Ctrl-C or SIGTERM (uvicorn shuts down gracefully, then
+    raises the signal again for the caller)."""
     import uvicorn
 
+    host, port = sock.getsockname()[:2]
     app: ASGIApp = server.streamable_http_app(streamable_http_path=PATH, host=host)
     if settings.api_key:
         app = RequireKey(app, settings.api_key)
-    sock = bind(host, port)
     config = uvicorn.Config(
         app, log_config=None, log_level="warning", access_log=False, lifespan="on",
         timeout_graceful_shutdown=5,
     )  # fmt: skip
-    where = f"[{host.strip('[]')}]" if ":" in host else host
     if on_ready:
-        on_ready(f"http://{where}:{sock.getsockname()[1]}{PATH}")
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        sock.close()
+        where = f"[{host}]" if ":" in host else host
+        on_ready(f"http://{where}:{port}{PATH}")
+    uvicorn.Server(config).run(sockets=[sock])

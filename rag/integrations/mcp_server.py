@@ -348,28 +348,31 @@ def run(
     """Serve the store over stdio (the default: a desktop client starts the process and talks
     on its stdin/stdout), or over streamable HTTP on `host:http_port` (path /mcp). Returns
     when the client closes stdio, or on Ctrl-C or SIGTERM. `on_ready` gets where it serves."""
+    from rag.integrations import mcp_http
     from rag.serving import check_exposure
 
-    if http_port is not None:
-        check_exposure(host, settings, insecure)  # before anything is opened or loaded
+    sock = None
+    if http_port is not None:  # refuse, or fail to bind, before anything is opened or loaded
+        check_exposure(host, settings, insecure)
+        sock = mcp_http.bind(host, http_port)
     engine = Engine(settings)
-    server = build_server(engine)
-    threading.Thread(target=warm, args=(engine,), name="warm-up", daemon=True).start()
-    _stop_on_sigterm()
     try:
-        if http_port is None:
+        server = build_server(engine)
+        threading.Thread(target=warm, args=(engine,), name="warm-up", daemon=True).start()
+        _stop_on_sigterm()
+        if sock is None:
             if on_ready:
                 on_ready("stdio")
             # the SDK's stdio transport moves fd 1 aside for the protocol and points it at
             # stderr, so a stray print (ours or a library's) cannot corrupt the stream
             anyio.run(server.run_stdio_async)
         else:
-            from rag.integrations.mcp_http import serve_http
-
-            serve_http(server, settings, host, http_port, on_ready)
+            mcp_http.serve_http(server, settings, sock, on_ready)
     except KeyboardInterrupt:
         pass
     finally:
+        if sock is not None:
+            sock.close()
         engine.close()
 
 
