@@ -318,7 +318,7 @@ def _neighbourhood(
 # --- running it -------------------------------------------------------------------------------
 
 
-def warm(engine: Engine) -> None:
+def warm(engine: Engine, stopping: threading.Event) -> None:
     """Load the embedder, the indexes (a first retrieval) and the generator in the background,
     so the first call does not wait for them; what is missing is logged, and reported again
     by the call that needs it."""
@@ -333,6 +333,10 @@ def warm(engine: Engine) -> None:
             step()
         except RagError as e:
             log.warning("not loaded: %s: %s", name, e)
+        except Exception:
+            if stopping.is_set():  # the server closed the engine under this step: nothing to do
+                return
+            raise
         else:
             log.info("loaded %s in %.1f s", name, time.perf_counter() - t0)
 
@@ -347,7 +351,8 @@ def run(
 ) -> None:
     """Serve the store over stdio (the default: a desktop client starts the process and talks
     on its stdin/stdout), or over streamable HTTP on `host:http_port` (path /mcp). Returns
-    when the client closes stdio, or on Ctrl-C or SIGTERM. `on_ready` gets where it serves."""
+    when the client closes stdin, or (HTTP) on Ctrl-C or SIGTERM; over stdio those end the
+    process (see `_exit_on_signal`). `on_ready` gets where it serves."""
     from rag.integrations import mcp_http
     from rag.serving import check_exposure
 
@@ -356,28 +361,50 @@ def run(
         check_exposure(host, settings, insecure)
         sock = mcp_http.bind(host, http_port)
     engine = Engine(settings)
+    stopping = threading.Event()
     try:
         server = build_server(engine)
-        threading.Thread(target=warm, args=(engine,), name="warm-up", daemon=True).start()
-        _stop_on_sigterm()
+        threading.Thread(target=warm, args=(engine, stopping), name="warm-up", daemon=True).start()
         if sock is None:
+            _exit_on_signal()
             if on_ready:
                 on_ready("stdio")
             # the SDK's stdio transport moves fd 1 aside for the protocol and points it at
             # stderr, so a stray print (ours or a library's) cannot corrupt the stream
             anyio.run(server.run_stdio_async)
         else:
+            _stop_on_sigterm()
             mcp_http.serve_http(server, settings, sock, on_ready)
     except KeyboardInterrupt:
         pass
     finally:
+        stopping.set()
         if sock is not None:
             sock.close()
         engine.close()
 
 
+def _exit_on_signal() -> None:
+    """Over stdio, Ctrl-C and SIGTERM end the process at once, exit status 0. The SDK reads
+    stdin on a worker thread blocked in a read nothing can interrupt, and the interpreter would
+    wait for that thread at exit until the client closed the pipe. Nothing is lost: the server
+    only reads the store (SQLite keeps no state a reader must write back)."""
+    import os
+    import signal
+    import sys
+
+    def _exit(signum: int, frame: object) -> None:
+        sys.stderr.flush()
+        os._exit(0)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _exit)
+
+
 def _stop_on_sigterm() -> None:
-    """SIGTERM (a client stopping its server, `kill`, `docker stop`) ends it as Ctrl-C does."""
+    """SIGTERM (`kill`, `docker stop`) ends the HTTP server as Ctrl-C does: uvicorn finishes
+    gracefully and raises the signal again, which lands here as KeyboardInterrupt."""
     import signal
 
     def _interrupt(signum: int, frame: object) -> None:
