@@ -164,7 +164,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from rag.integrations.mcp_server import run
+    from rag.integrations.mcp_transports import run
 
     settings = _settings(args)
     if args.http is None and (args.host != "127.0.0.1" or args.insecure):

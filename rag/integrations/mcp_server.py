@@ -3,8 +3,9 @@
 Built on the official SDK (`mcp`, major version 2: `MCPServer`, what 1.x called FastMCP). Five
 read-only tools (search, ask, list_documents, get_chunk, graph_neighbors) with JSON-schema'd
 structured results (`mcp_shapes`), and the documents and chunks as resources
-(`rag://document/{id}`, `rag://chunk/{id}`). Every tool calls the same Engine methods as the CLI
-and the REST API, and filters are the REST API's JSON object, read by `rag.filters`.
+(`rag://document/{id}`, `rag://chunk/{id}`, `mcp_resources`); `mcp_transports.run` serves it
+over stdio or streamable HTTP. Every tool calls the same Engine methods as the CLI and the REST
+API, and filters are the REST API's JSON object, read by `rag.filters`.
 
 Errors: the project's typed errors become one clear message, translated here and only here
 (`_tool_edge`, `_resource_edge`): a tool answers `isError` with the message, a resource read
@@ -37,12 +38,12 @@ from ingest.types import ChunkHit
 from rag.choices import GraphStrategy, ModeName, RetrievalMethod
 from rag.engine import Engine
 from rag.filters import filter_from_json
+from rag.integrations import mcp_resources as resources
 from rag.integrations import mcp_shapes as shapes
 from rag.types import Done
 
 if TYPE_CHECKING:
     from graph.knowledge_graph import KnowledgeGraph
-    from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -282,14 +283,14 @@ def build_server(engine: Engine) -> RagMCPServer:
     def document(id: str) -> str:
         """A document: its metadata, then its text (the chunks in reading order)."""
         doc = engine.document(id)
-        return shapes.document_resource(doc, engine.chunks(doc.id))
+        return resources.document_resource(doc, engine.chunks(doc.id))
 
     @server.resource("rag://chunk/{id}", mime_type="text/plain")
     @_resource_edge
     def chunk(id: str) -> str:
         """A chunk's text, with its document, location and position."""
         hit = engine.chunk(id)
-        return shapes.chunk_resource(hit, hit.document.n_chunks)
+        return resources.chunk_resource(hit, hit.document.n_chunks)
 
     return server
 
@@ -313,102 +314,3 @@ def _neighbourhood(
         neighbours=[shapes.entity_entry(kg, n) for n in entities if n.id != e.id],
         relations=[shapes.relation_entry(kg, r, found) for r in relations],
     )
-
-
-# --- running it -------------------------------------------------------------------------------
-
-
-def warm(engine: Engine, stopping: threading.Event) -> None:
-    """Load the embedder, the indexes (a first retrieval) and the generator in the background,
-    so the first call does not wait for them; what is missing is logged, and reported again
-    by the call that needs it."""
-    steps: list[tuple[str, Callable[[], object]]] = [
-        ("embedder", lambda: engine.embedder),
-        ("indexes", lambda: engine.retrieve("warm-up 预热", k=1)),
-        ("generator", lambda: engine.generator),
-    ]
-    for name, step in steps:
-        t0 = time.perf_counter()
-        try:
-            step()
-        except RagError as e:
-            log.warning("not loaded: %s: %s", name, e)
-        except Exception:
-            if stopping.is_set():  # the server closed the engine under this step: nothing to do
-                return
-            raise
-        else:
-            log.info("loaded %s in %.1f s", name, time.perf_counter() - t0)
-
-
-def run(
-    settings: Settings,
-    http_port: int | None = None,
-    host: str = "127.0.0.1",
-    *,
-    insecure: bool = False,
-    on_ready: Callable[[str], None] | None = None,
-) -> None:
-    """Serve the store over stdio (the default: a desktop client starts the process and talks
-    on its stdin/stdout), or over streamable HTTP on `host:http_port` (path /mcp). Returns
-    when the client closes stdin, or (HTTP) on Ctrl-C or SIGTERM; over stdio those end the
-    process (see `_exit_on_signal`). `on_ready` gets where it serves."""
-    from rag.integrations import mcp_http
-    from rag.serving import check_exposure
-
-    sock = None
-    if http_port is not None:  # refuse, or fail to bind, before anything is opened or loaded
-        check_exposure(host, settings, insecure)
-        sock = mcp_http.bind(host, http_port)
-    engine = Engine(settings)
-    stopping = threading.Event()
-    try:
-        server = build_server(engine)
-        threading.Thread(target=warm, args=(engine, stopping), name="warm-up", daemon=True).start()
-        if sock is None:
-            _exit_on_signal()
-            if on_ready:
-                on_ready("stdio")
-            # the SDK's stdio transport moves fd 1 aside for the protocol and points it at
-            # stderr, so a stray print (ours or a library's) cannot corrupt the stream
-            anyio.run(server.run_stdio_async)
-        else:
-            _stop_on_sigterm()
-            mcp_http.serve_http(server, settings, sock, on_ready)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stopping.set()
-        if sock is not None:
-            sock.close()
-        engine.close()
-
-
-def _exit_on_signal() -> None:
-    """Over stdio, Ctrl-C and SIGTERM end the process at once, exit status 0. The SDK reads
-    stdin on a worker thread blocked in a read nothing can interrupt, and the interpreter would
-    wait for that thread at exit until the client closed the pipe. Nothing is lost: the server
-    only reads the store (SQLite keeps no state a reader must write back)."""
-    import os
-    import signal
-    import sys
-
-    def _exit(signum: int, frame: object) -> None:
-        sys.stderr.flush()
-        os._exit(0)
-
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, _exit)
-
-
-def _stop_on_sigterm() -> None:
-    """SIGTERM (`kill`, `docker stop`) ends the HTTP server as Ctrl-C does: uvicorn finishes
-    gracefully and raises the signal again, which lands here as KeyboardInterrupt."""
-    import signal
-
-    def _interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)

@@ -23,8 +23,8 @@ from rag.choices import MODE_NAMES
 from rag.engine import Engine
 from rag.filters import filter_from_json
 from rag.generation.scripted import ScriptedGenerator
+from rag.integrations.mcp_resources import reading_text
 from rag.integrations.mcp_server import RagMCPServer, build_server
-from rag.integrations.mcp_shapes import reading_text
 from rag.settings import Settings
 
 ANSWER = "The KV cache of one 4096-token sequence takes 2 GiB [1]."
