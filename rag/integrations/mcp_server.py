@@ -215,10 +215,12 @@ def build_server(engine: Engine) -> RagMCPServer:
         multi-step retrieval (uses the server's model)."""
         q = engine.query(_question(question), mode=mode, strategy=strategy, k=k, method=method,
                          filters=filter_from_json(filters))  # fmt: skip
+        t0 = time.perf_counter()
         ctx = engine.context(q)
         found = shapes.SearchResult(
-            question=q.question, mode=q.mode, strategy=q.strategy, results=shapes.passages(ctx.hits)
-        )
+            question=q.question, mode=q.mode, strategy=q.strategy, results=shapes.passages(ctx.hits),
+            timings={"retrieval_s": round(time.perf_counter() - t0, 4)},
+        )  # fmt: skip
         return _result(found, shapes.search_text(found))
 
     @server.tool(annotations=READ_ONLY)

@@ -59,6 +59,7 @@ class SearchResult(BaseModel):
     mode: str
     strategy: str | None
     results: list[Passage]
+    timings: dict[str, float] = Field(description="retrieval_s: the engine's time, in seconds")
 
 
 class Citation(BaseModel):

@@ -115,6 +115,7 @@ def test_tools_are_listed_with_input_and_output_schemas(server: RagMCPServer) ->
 
 def test_search_returns_what_the_engine_retrieves(server: RagMCPServer, engine: Engine) -> None:
     result = call(server, "search", question=KV_QUESTION, k=3)
+    assert 0 < ok(result)["timings"]["retrieval_s"] < 30
     found = ok(result)["results"]
     direct = engine.context(KV_QUESTION, k=3).hits
     assert [r["chunk_id"] for r in found] == [h.chunk.id for h in direct]
