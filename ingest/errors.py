@@ -7,7 +7,7 @@ error (the operation was valid but failed).
 
     status  errors
     400     UsageError, ConfigError
-    404     DocumentNotFound
+    404     DocumentNotFound, ChunkNotFound, StoreNotFound, EntityNotFound
     409     StoreLocked (another process is writing), EmbedderMismatch, Cancelled
     413     FileTooLarge
     415     UnsupportedFormat
@@ -113,6 +113,13 @@ class EmbedderMismatch(StoreError):
 
 class DocumentNotFound(StoreError):
     code = "document_not_found"
+    http_status = 404
+
+
+class ChunkNotFound(StoreError):
+    """No chunk with that id (a chunk id comes from a search or a document's chunk list)."""
+
+    code = "chunk_not_found"
     http_status = 404
 
 

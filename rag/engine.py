@@ -23,6 +23,7 @@ from graph.store import SqliteGraphStore
 from ingest.chunking import ChunkingConfig
 from ingest.embedding import Embedder, HashingEmbedder
 from ingest.errors import (
+    ChunkNotFound,
     ConfigError,
     DocumentError,
     DocumentNotFound,
@@ -375,6 +376,13 @@ class Engine:
     def chunks(self, doc_id: str) -> list[Chunk]:
         """The chunks of one document, in reading order."""
         return self.store.chunks.chunks_of(doc_id)
+
+    def chunk(self, chunk_id: str) -> ChunkHit:
+        """One chunk by id, with its document (score 0)."""
+        found = self.store.chunks.hits([(chunk_id, 0.0)])
+        if not found:
+            raise ChunkNotFound(f"no chunk with id {chunk_id!r}")
+        return found[0]
 
     def counts(self) -> StoreCounts:
         return self.store.chunks.counts()

@@ -2,47 +2,19 @@
 
 from __future__ import annotations
 
-import errno
-import ipaddress
 import logging
 import sys
 import threading
 from typing import Any
 
-from ingest.errors import RagError, UsageError
+from ingest.errors import UsageError
+from rag.serving import cannot_listen, check_exposure, is_loopback
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class ServeError(RagError):
-    """The server cannot start: the address is taken or cannot be bound."""
-
-    code = "cannot_serve"
-    http_status = 500
-
-
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
-
-
-def check_exposure(host: str, settings: Settings, insecure: bool) -> None:
-    """Refuse to answer the network without a key: anyone who reaches the port could read
-    every document and delete the store."""
-    if is_loopback(host) or settings.api_key or insecure:
-        return
-    raise UsageError(
-        f"refusing to serve on {host} without an API key: anyone who can reach it could read "
-        "and delete your documents. Set RAG_API_KEY, or pass --insecure if you mean it"
-    )
 
 
 def serve(settings: Settings, host: str, port: int, threads: int, insecure: bool) -> None:
@@ -59,9 +31,7 @@ def serve(settings: Settings, host: str, port: int, threads: int, insecure: bool
                                         channel_timeout=300, clear_untrusted_proxy_headers=True)  # fmt: skip
     except OSError as e:
         app.extensions["rag"].close()
-        raise ServeError(f"cannot listen on {host}:{port}: {e.strerror}"
-                         + (" (another server is there: pick another --port)"
-                            if e.errno == errno.EADDRINUSE else "")) from None  # fmt: skip
+        raise cannot_listen(host, port, e) from None
     if is_loopback(host):  # a page on another domain that resolves to 127.0.0.1 is refused
         app.config["TRUSTED_HOSTS"] = LOOPBACK_NAMES
     threading.Thread(target=_warm, args=(app,), name="warm-up", daemon=True).start()

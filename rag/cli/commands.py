@@ -163,6 +163,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from rag.integrations.mcp_transports import run
+
+    settings = _settings(args)
+    if args.http is None and (args.host != "127.0.0.1" or args.insecure):
+        raise UsageError("--host and --insecure go with --http PORT (stdio needs no address)")
+
+    def ready(where: str) -> None:  # stderr: on stdio, stdout belongs to the protocol
+        print(f"rag: MCP server for {settings.store_dir} on {where}  (Ctrl-C stops)",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    run(settings, args.http, args.host, insecure=args.insecure, on_ready=ready)
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from rag.models.install import describe, install
     from rag.models.registry import MODELS

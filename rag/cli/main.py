@@ -125,6 +125,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="request threads (default 8; answers still run one at a time)")  # fmt: skip
     srv.add_argument("--insecure", action="store_true",
                      help="allow a non-loopback --host without RAG_API_KEY")  # fmt: skip
+    mcp = sub.add_parser(
+        "mcp", parents=[common], help="serve the store to MCP clients (stdio, or --http)"
+    )
+    mcp.add_argument("--http", type=int, metavar="PORT",
+                     help="streamable HTTP on PORT (path /mcp) instead of stdio")  # fmt: skip
+    mcp.add_argument("--host", default="127.0.0.1",
+                     help="with --http: address to bind (default 127.0.0.1)")  # fmt: skip
+    mcp.add_argument("--insecure", action="store_true",
+                     help="with --http: allow a non-loopback --host without RAG_API_KEY")  # fmt: skip
     bench = sub.add_parser("bench", parents=[common], help="measure ingest speed, memory, latency")
     bench.add_argument("datasets", nargs="+", metavar="DATASET_DIR")
     bench.add_argument("--chunk-tokens", type=int, default=64, help="small chunks → more of them")

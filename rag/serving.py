@@ -1,0 +1,45 @@
+"""What every long-running server of a store shares (`rag serve`, `rag mcp --http`): who may
+reach it, and the one error for an address it cannot listen on."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+
+from ingest.errors import RagError, UsageError
+from rag.settings import Settings
+
+
+class ServeError(RagError):
+    """The server cannot start: the address is taken or cannot be bound."""
+
+    code = "cannot_serve"
+    http_status = 500
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_exposure(host: str, settings: Settings, insecure: bool) -> None:
+    """Refuse to answer the network without a key: anyone who reaches the port could read
+    every document (and, through the web app, delete the store)."""
+    if is_loopback(host) or settings.api_key or insecure:
+        return
+    raise UsageError(
+        f"refusing to serve on {host} without an API key: anyone who can reach it could read "
+        "and delete your documents. Set RAG_API_KEY, or pass --insecure if you mean it"
+    )
+
+
+def cannot_listen(host: str, port: int, error: OSError, flag: str = "--port") -> ServeError:
+    """The one line for a bind that failed; a port in use says which flag picks another."""
+    where = f"[{host}]" if ":" in host else host
+    in_use = error.errno == errno.EADDRINUSE
+    hint = f" (another server is there: pick another {flag})" if in_use else ""
+    return ServeError(f"cannot listen on {where}:{port}: {error.strerror}{hint}")
