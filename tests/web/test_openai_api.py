@@ -109,6 +109,14 @@ def test_a_completion_is_the_answer_with_its_sources(demo_client: FlaskClient) -
     assert body["sources"] == rest["sources"]
 
 
+def test_token_estimates_count_words_marks_and_chinese_characters() -> None:
+    from web.openai_shapes import estimate_tokens
+
+    assert estimate_tokens("What is QLoRA? [1]") == 7  # What is QLoRA ? [ 1 ]
+    assert estimate_tokens("QLoRA是一种方法。") == 7  # QLoRA 是 一 种 方 法 。
+    assert estimate_tokens("  ") == 0
+
+
 def test_the_stream_is_role_sources_tokens_finish_usage_done(demo_client: FlaskClient) -> None:
     got = frames(chat(demo_client, stream=True, stream_options={"include_usage": True}))
     assert got[-1] == "[DONE]"
