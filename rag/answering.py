@@ -7,9 +7,9 @@ the same events, and separate from the modes, which only decide what goes into t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
-from rag.generation.base import Generator
+from rag.generation.base import Generator, Message
 from rag.modes.base import Context
 from rag.prompting import UNKNOWN, build_messages, detect_language, parse_citations
 from rag.types import Answer, AnswerEvent, Done, Retrieved, Source, Token
@@ -25,11 +25,13 @@ def stream_answer(
     temperature: float,
     brief: bool = False,
     started: float | None = None,
+    history: Sequence[Message] = (),
 ) -> Iterator[AnswerEvent]:
     """Yield Retrieved(sources in the prompt), Token…, then Done(answer).
 
     `started` is when the question arrived (perf_counter), so the timings include retrieval;
-    with no passages the answer is "I don't know" and the model is not loaded at all."""
+    `history` is a chat's earlier turns (rag.prompting.build_messages); with no passages the
+    answer is "I don't know" and the model is not loaded at all."""
     t0 = time.perf_counter() if started is None else started
     t_retrieved = time.perf_counter()
     lang = detect_language(question)
@@ -40,7 +42,7 @@ def stream_answer(
         yield Done(Answer(question, UNKNOWN[lang], mode, lang, [], [], timings, ctx.trace))
         return
     gen = generator()
-    messages, used = build_messages(question, sources, gen, max_tokens, brief, ctx.notes)
+    messages, used = build_messages(question, sources, gen, max_tokens, brief, ctx.notes, history)
     yield Retrieved(used)
     parts: list[str] = []
     first: float | None = None

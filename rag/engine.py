@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -437,25 +437,32 @@ class Engine:
         brief: bool = False,
         context: Context | None = None,
         started: float | None = None,
+        history: Sequence[Message] = (),
         **options: Unpack[QueryOptions],
     ) -> Iterator[AnswerEvent]:
         """Answer, yielding the retrieved sources, the answer's tokens, then the Answer.
 
         `context` reuses what `context()` already retrieved (benchmarks rank and answer from one
-        retrieval); `started` (a time.perf_counter() reading) is when that retrieval began, so
-        the timings count it."""
+        retrieval; a chat retrieves for its whole conversation); `started` (a
+        time.perf_counter() reading) is when that retrieval began, so the timings count it;
+        `history` is a chat's earlier turns, which the prompt carries before the question."""
         t0 = time.perf_counter() if started is None else started
         q = self.query(question, **options)  # a bad choice raises here, not at the first next()
-        return self._answer(q, context, brief, t0)
+        return self._answer(q, context, brief, t0, history)
 
     def _answer(
-        self, q: Query, context: Context | None, brief: bool, t0: float
+        self,
+        q: Query,
+        context: Context | None,
+        brief: bool,
+        t0: float,
+        history: Sequence[Message] = (),
     ) -> Iterator[AnswerEvent]:
         ctx = context or mode(q.mode).run(self.services, q)
         s = self.settings
         yield from stream_answer(
             q.question, q.mode, ctx, lambda: self.generator, max_tokens=s.max_answer_tokens,
-            temperature=s.temperature, brief=brief, started=t0,
+            temperature=s.temperature, brief=brief, started=t0, history=history,
         )  # fmt: skip
 
     def ask(
@@ -464,10 +471,12 @@ class Engine:
         *,
         brief: bool = False,
         context: Context | None = None,
+        history: Sequence[Message] = (),
         **options: Unpack[QueryOptions],
     ) -> Answer:
         """Answer the question (same arguments as `stream`), returning the whole Answer."""
-        for event in self.stream(question, brief=brief, context=context, **options):
+        for event in self.stream(question, brief=brief, context=context, history=history,
+                                 **options):  # fmt: skip
             if isinstance(event, Done):
                 return event.answer
         raise RuntimeError("answer stream ended without a result")  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from rag.generation.base import Generator, Message
 from rag.types import Source
@@ -60,12 +61,16 @@ def build_messages(
     max_answer_tokens: int,
     brief: bool = False,
     notes: list[str] | None = None,
+    history: Sequence[Message] = (),
 ) -> tuple[list[Message], list[Source]]:
     """Messages for the generator and the sources that fit the context budget, best first.
 
-    `brief` asks for a bare short answer (benchmarks score it by exact match). The budget is
-    the model's context minus the answer's room, the system rule and the
-    question; a passage that does not fit whole is cut at a line break, the rest dropped.
+    `brief` asks for a bare short answer (benchmarks score it by exact match). `history` is
+    the conversation before this question (a chat's earlier turns), placed between the system
+    rule and the question; the oldest turns are dropped while it takes more than a quarter of
+    the budget. The budget is the model's context minus the answer's room, the system rule,
+    the history and the question; a passage that does not fit whole is cut at a line break,
+    the rest dropped.
     """
     lang = detect_language(question)
     system = SYSTEM[lang] + (BRIEF[lang] if brief else "")
@@ -73,6 +78,10 @@ def build_messages(
     head = "资料：" if lang == "zh" else "Context:"
     fixed = gen.count_tokens(system) + gen.count_tokens(question) + 64
     budget = gen.context_tokens - max_answer_tokens - fixed
+    turns = list(history)
+    while turns and sum(gen.count_tokens(t["content"]) for t in turns) > budget // 4:
+        turns.pop(0)
+    budget -= sum(gen.count_tokens(t["content"]) + 8 for t in turns)  # 8: a turn's markup
     notes_text = ""
     if notes:
         # knowledge-graph facts: background the model may use, not passages it may cite
@@ -107,7 +116,8 @@ def build_messages(
         + "\n\n".join(blocks)
         + f"\n\n{label}: {question}\n{BRIEF[lang].strip() if brief else REMINDER[lang]}"
     )
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}], used
+    system_message: Message = {"role": "system", "content": system}
+    return [system_message, *turns, {"role": "user", "content": user}], used
 
 
 def _truncate(block: str, gen: Generator, budget: int) -> str:

@@ -10,7 +10,7 @@ from flask import Flask
 
 from rag.engine import Engine
 from rag.settings import Settings
-from web import api, auth, openapi, pages
+from web import api, auth, openai_api, openapi, pages
 from web.errors import register_error_handlers
 from web.workspace import Workspace, Workspaces
 
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     register_error_handlers(app)
     auth.install(app, settings.api_key)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(openai_api.bp, url_prefix="/v1")
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     return app

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 from flask import Blueprint, Flask, Response, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from web.errors import CrossSite, Unauthorized
+from web.errors import OPENAI_PREFIX, CrossSite, Unauthorized
 
 COOKIE = "rag_session"
 OPEN_PATHS = ("/api/v1/health", "/login")  # exactly these, and everything under /static/
@@ -85,7 +85,8 @@ def install(app: Flask, api_key: str | None) -> None:
         open_path = request.path in OPEN_PATHS or request.path.startswith("/static/")
         if open_path or authorised(api_key):
             return None
-        if request.path.startswith("/api/v1/"):  # /api/docs is a page: it goes to log in
+        # the REST and the OpenAI-compatible APIs answer 401; /api/docs is a page: it logs in
+        if request.path.startswith(("/api/v1/", OPENAI_PREFIX)):
             raise Unauthorized("this server needs an API key: send Authorization: Bearer <key>")
         return redirect("/login?next=" + quote(request.full_path.rstrip("?")))
 

@@ -2,7 +2,9 @@
 
 The engine's typed errors (ingest.errors, rag.generation.base) carry their own code and status;
 the classes here add what only a web request can get wrong. Anything else is a bug: logged
-with its traceback, answered as a 500 `internal_error` without details.
+with its traceback, answered as a 500 `internal_error` without details. Under the
+OpenAI-compatible `/v1/` the same errors take OpenAI's shape, `{"error": {message, type, code,
+param}}`, which its clients turn into their own exception classes.
 """
 
 from __future__ import annotations
@@ -64,17 +66,43 @@ class InvalidValue(RagError):
     http_status = 422
 
 
+class ModelNotFound(NotFound):
+    """An OpenAI-compatible request names a model id the server does not list."""
+
+    code = "model_not_found"
+    param = "model"
+
+
 def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
+OPENAI_PREFIX = "/v1/"
+# OpenAI's error `type` by status; its clients pick their exception class by the status alone
+_OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+                 409: "conflict_error"}  # fmt: skip
+
+
+def openai_error_body(
+    status: int, code: str, message: str, param: str | None = None
+) -> dict[str, Any]:
+    kind = "server_error" if status >= 500 else _OPENAI_TYPES.get(status, "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "code": code, "param": param}}
+
+
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    api = request.path.startswith(("/api/", OPENAI_PREFIX))
+    return api or request.accept_mimetypes.best == "application/json"
 
 
-def _respond(status: int, code: str, message: str) -> Response | tuple[str, int]:
+def _respond(
+    status: int, code: str, message: str, param: str | None = None
+) -> Response | tuple[str, int]:
     if _wants_json():
-        resp = jsonify(error_body(code, message))
+        if request.path.startswith(OPENAI_PREFIX):
+            resp = jsonify(openai_error_body(status, code, message, param))
+        else:
+            resp = jsonify(error_body(code, message))
         resp.status_code = status
         return resp
     page = (
@@ -94,7 +122,7 @@ def register_error_handlers(app: Flask) -> None:
     def _rag_error(e: RagError) -> Any:
         if e.http_status >= 500:
             log.warning("%s: %s", e.code, e)
-        return _respond(e.http_status, e.code, str(e))
+        return _respond(e.http_status, e.code, str(e), getattr(e, "param", None))
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException) -> Any:

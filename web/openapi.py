@@ -35,12 +35,14 @@ from ingest.loaders import SUPPORTED_EXTENSIONS
 from rag.choices import GRAPH_STRATEGIES, MODE_NAMES, RETRIEVAL_METHODS
 from rag.choices import values as choices
 from rag.generation.base import GenerationError
-from web import api, auth, shapes
+from web import api, auth, openai_api, openai_shapes, shapes
 from web.errors import (
+    OPENAI_PREFIX,
     BadRequest,
     CrossSite,
     InvalidValue,
     JobNotFound,
+    ModelNotFound,
     NotFound,
     NothingToRetry,
     QueueFull,
@@ -72,7 +74,6 @@ INT: dict[str, Any] = {"type": "integer"}
 NUM: dict[str, Any] = {"type": "number"}
 BOOL: dict[str, Any] = {"type": "boolean"}
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
-SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean"]}
 
 
 def ref(name: str) -> dict[str, Any]:
@@ -116,6 +117,16 @@ TRACE = array(
      "description": "One step of the mode's work: `retrieve`; graph `match_entities`, `local`, "
                     "`ppr`, `fuse`, `global_map`; KAG `plan` then numbered steps, or `fallback`."}
 )
+
+METADATA_VALUE = {"type": ["string", "number", "boolean"]}
+FILTERS = {"type": ["object", "null"], "additionalProperties": False, "properties": {
+    "doc_ids": {"type": ["array", "null"], "items": STR},
+    "path_glob": nullable("string", description="a glob on the source path or file name"),
+    "metadata": {"type": ["object", "null"], "description": "documents whose metadata has "
+                 "each key with the value, or with one of the listed values",
+                 "additionalProperties": {"anyOf": [METADATA_VALUE,
+                                                    array(METADATA_VALUE, minItems=1)]}},
+}}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": obj({"error": obj({"code": STR, "message": STR})}),
@@ -189,14 +200,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                       description="passages; null: the server's top_k"),
         "method": {**enum(RETRIEVAL_METHODS, null=True),
                    "description": "retrieval method; null: the server's setting"},
-        "filters": {"type": ["object", "null"], "additionalProperties": False, "properties": {
-            "doc_ids": {"type": ["array", "null"], "items": STR},
-            "path_glob": nullable("string", description="a glob on the source path or file name"),
-            "metadata": {"type": ["object", "null"], "description":
-                         "document metadata to match: each key maps to a value or a list of "
-                         "accepted values; different keys must all match",
-                         "additionalProperties": {"anyOf": [SCALAR, array(SCALAR, minItems=1)]}},
-        }},
+        "filters": FILTERS,
     }, optional=("mode", "strategy", "k", "method", "filters")),
     "RetrieveResult": obj({
         "question": STR, "mode": enum(MODE_NAMES), "strategy": enum(GRAPH_STRATEGIES, null=True),
@@ -225,6 +229,89 @@ SCHEMAS["AskRequest"] = {
     **SCHEMAS["QueryRequest"],
     "properties": {**SCHEMAS["QueryRequest"]["properties"], "stream": {**BOOL, "default": False}},
 }
+
+# --- the OpenAI-compatible /v1 (web/openai_api.py, web/openai_shapes.py) ---
+MODEL_IDS = tuple(m.id for m in openai_shapes.chat_models())
+OPENAI_PARTS = array({"type": "object", "required": ["type"], "properties": {"type": STR}},
+                     description="content parts; the `text` parts are read, others ignored")
+SCHEMAS.update({
+    "OpenAIError": obj({"error": obj({"message": STR, "type": STR, "code": STR,
+                                      "param": nullable("string")})}),
+    "ChatModel": obj({"id": enum(MODEL_IDS), "object": enum(("model",)), "created": INT,
+                      "owned_by": STR, "name": STR}),
+    "ChatModelList": obj({"object": enum(("list",)), "data": array(ref("ChatModel"))}),
+    "ChatMessage": {"type": "object", "required": ["role"], "properties": {
+        "role": enum(openai_api.ROLES),
+        "content": {"anyOf": [STR, OPENAI_PARTS, {"type": "null"}]},
+    }},
+    "ChatCompletionRequest": {
+        "type": "object", "required": ["model", "messages"],
+        "description": "OpenAI's request. Other OpenAI fields (temperature, max_tokens, user, "
+        "tools, …) are accepted and ignored: the server's settings decide how the model "
+        "answers. `filters`, `k`, `strategy` and `method` are this server's, as in "
+        "/api/v1/ask (the `openai` client sends them with `extra_body=`).",
+        "properties": {
+            "model": {**enum(MODEL_IDS), "description": "a mode, or graph:<strategy>"},
+            "messages": array(ref("ChatMessage"), minItems=1,
+                              description="the conversation; its last user message is the "
+                              "question, earlier user messages help retrieval"),
+            "stream": nullable("boolean", default=False),
+            "stream_options": {"type": ["object", "null"],
+                               "properties": {"include_usage": BOOL}},
+            "n": {"type": ["integer", "null"], "enum": [1, None]},
+            "filters": FILTERS,
+            "k": nullable("integer", minimum=1, maximum=api.MAX_K),
+            "strategy": {**enum(GRAPH_STRATEGIES, null=True),
+                         "description": "graph mode; a graph:<strategy> model names its own"},
+            "method": enum(RETRIEVAL_METHODS, null=True),
+        },
+    },
+    "ChatCompletion": obj({
+        "id": STR, "object": enum(("chat.completion",)), "created": INT, "model": STR,
+        "choices": array(obj({
+            "index": INT, "logprobs": {"type": "null"}, "finish_reason": enum(("stop",)),
+            "message": obj({"role": enum(("assistant",)), "content": STR}),
+        }), minItems=1, maxItems=1),
+        "usage": ref("Usage"),
+        "sources": array(ref("Source"), description="extension: the passages `[n]` cites"),
+        "cited": array(INT, description="extension: the `n` the answer cites"),
+    }),
+    "Usage": obj({"prompt_tokens": INT, "completion_tokens": INT, "total_tokens": INT},
+                 description="estimated: words, punctuation and Chinese characters"),
+    "ChatCompletionChunk": obj({
+        "id": STR, "object": enum(("chat.completion.chunk",)), "created": INT, "model": STR,
+        "choices": array(obj({
+            "index": INT, "logprobs": {"type": "null"},
+            "finish_reason": enum(("stop",), null=True),
+            "delta": obj({"role": enum(("assistant",)), "content": STR},
+                         optional=("role", "content")),
+        }), maxItems=1),
+        "usage": ref("Usage"),
+        "event": obj({"type": enum(("source",)), "data": ref("WebUISource")},
+                     description="Open WebUI's source event, one per passage"),
+        "sources": array(ref("Source"), description="extension: every passage, once"),
+        "cited": array(INT, description="extension, on the finishing chunk"),
+    }, optional=("usage", "event", "sources", "cited")),
+    "WebUISource": obj({
+        "source": obj({"id": STR, "name": STR}), "document": array(STR),
+        "metadata": array(obj({"source": STR, "name": STR, "page": {**INT, "minimum": 0}},
+                              optional=("page",))),
+        "distances": array(NUM),
+    }),
+})
+CHAT_OK = {"200": {
+    "description": "The ChatCompletion; with `stream: true`, server-sent events instead, each "
+    "`data:` a ChatCompletionChunk: the role; for each passage an Open WebUI `event` "
+    "(`choices` empty) and then all `sources`; the answer's tokens; the finish with `cited`; "
+    "`usage` if `stream_options.include_usage`; and `data: [DONE]`. A failure after the "
+    "stream began is an OpenAIError frame before `[DONE]`.",
+    "content": {
+        "application/json": {"schema": ref("ChatCompletion")},
+        "text/event-stream": {"schema": {**STR, "description": "data: JSON, then data: [DONE]"},
+                              "x-events": {"message": {"anyOf": [ref("ChatCompletionChunk"),
+                                                                 ref("OpenAIError")]}}},
+    },
+}}
 # fmt: on
 
 # --- operations: what each view function takes and answers --------------------------------------
@@ -306,6 +393,7 @@ PATH_PARAMS = {
     "job_id": "a job id, as POST /api/v1/documents answers it",
     "entity_id": "an entity id, or an entity's name or alias",
     "relation_id": "a relation id",
+    "model_id": "a model id, as GET /v1/models lists them",
 }
 
 
@@ -385,6 +473,13 @@ OPERATIONS: dict[str, Op] = {  # by endpoint: the view functions of web/api.py a
     "api.health": Op("service", "Store and model status (no API key needed)", {
         **ok(200, "Health", "Ready"), **ok(503, "Health", "Degraded: a model is not installed"),
     }),
+    "v1.list_models": Op("openai", "Models: one per mode and graph strategy",
+                         ok(200, "ChatModelList")),
+    "v1.get_model": Op("openai", "One model", ok(200, "ChatModel"), (ModelNotFound,)),
+    "v1.chat_completions": Op(
+        "openai", "Answer a conversation's last question (OpenAI-compatible)", CHAT_OK,
+        (*QUERY_ERRORS, ModelNotFound, GenerationError), body=json_body("ChatCompletionRequest"),
+    ),
     "openapi.document": Op("service", "This document", {"200": {
         "description": "OpenAPI 3.1", "content": {"application/json": {"schema": ANY_OBJECT}},
     }}),
@@ -405,7 +500,7 @@ WHEN = {
 }
 
 
-def error_responses(errors: tuple[type[RagError], ...]) -> dict[str, Any]:
+def error_responses(errors: tuple[type[RagError], ...], schema: str = "Error") -> dict[str, Any]:
     """One response per status, naming the error codes the classes give it."""
     codes: dict[int, list[str]] = {}
     for cls in errors:
@@ -416,7 +511,7 @@ def error_responses(errors: tuple[type[RagError], ...]) -> dict[str, Any]:
     return {
         str(status): {
             "description": f"{WHEN[status]}. Codes: " + ", ".join(f"`{c}`" for c in found),
-            "content": {"application/json": {"schema": ref("Error")}},
+            "content": {"application/json": {"schema": ref(schema)}},
             "x-error-codes": found,
         }
         for status, found in sorted(codes.items())
@@ -435,6 +530,7 @@ def openapi_path(rule: Rule) -> str:
 
 def operation(endpoint: str, rule: Rule, op: Op, method: str) -> dict[str, Any]:
     public = rule.rule in auth.OPEN_PATHS
+    schema = "OpenAIError" if rule.rule.startswith(OPENAI_PREFIX) else "Error"
     errors = op.errors if public else (*op.errors, Unauthorized)
     if method in auth.UNSAFE_METHODS:
         errors = (*errors, CrossSite)
@@ -452,7 +548,7 @@ def operation(endpoint: str, rule: Rule, op: Op, method: str) -> dict[str, Any]:
         "operationId": endpoint.split(".", 1)[1],
         "tags": [op.tag],
         "summary": op.summary,
-        "responses": dict(sorted({**op.responses, **error_responses(errors)}.items())),
+        "responses": dict(sorted({**op.responses, **error_responses(errors, schema)}.items())),
     }
     if params or op.query:
         out["parameters"] = [*params, *op.query]
@@ -464,12 +560,12 @@ def operation(endpoint: str, rule: Rule, op: Op, method: str) -> dict[str, Any]:
 
 
 def build(app: Flask) -> dict[str, Any]:
-    """The document for `app`'s routes under /api/v1 (a route missing from OPERATIONS is left
-    out, and the tests name it)."""
+    """The document for `app`'s routes under /api/v1 and /v1 (a route missing from OPERATIONS
+    is left out, and the tests name it)."""
     paths: dict[str, dict[str, Any]] = {}
     for rule in app.url_map.iter_rules():
         op = OPERATIONS.get(rule.endpoint)
-        if op is None or not rule.rule.startswith(PREFIX):
+        if op is None or not rule.rule.startswith((PREFIX, OPENAI_PREFIX)):
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(openapi_path(rule), {})[method.lower()] = operation(
@@ -483,13 +579,16 @@ def build(app: Flask) -> dict[str, Any]:
             "description": "Offline RAG, Graph RAG and KAG question answering over your own "
             'documents. Errors are `{"error": {"code", "message"}}`. When the server has '
             "an API key (RAG_API_KEY), send it as `Authorization: Bearer <key>` or in the "
-            f"`{auth.COOKIE}` cookie that /login sets; without one, no key is needed.",
+            f"`{auth.COOKIE}` cookie that /login sets; without one, no key is needed. "
+            "Under /v1, an OpenAI-compatible chat API: one model per mode, OpenAI's request, "
+            'answer and stream, errors as `{"error": {"message", "type", "code", "param"}}`.',
         },
         "tags": [
             {"name": "documents"},
             {"name": "jobs"},
             {"name": "answers"},
             {"name": "graph"},
+            {"name": "openai"},
             {"name": "service"},
         ],
         "paths": paths,

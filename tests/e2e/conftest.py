@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,13 +147,16 @@ class LiveServer:
     url: str
     store: Path
     log: Path
+    api_key: str | None = None
+    llm: Any = None  # the scripted endpoint's FakeOpenAI: the requests the generator sent
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """`rag serve` on a free loopback port over an empty store, with the real embedder and a
-    scripted OpenAI-compatible endpoint as the generator (its answer streams a word every
-    40 ms, citing [1] and [2]), so what the pages show does not depend on a model's whims."""
+@contextmanager
+def serve_live(tmp: Path, api_key: str | None = None) -> Iterator[LiveServer]:
+    """`rag serve` on a free loopback port over an empty store in `tmp`, with the real
+    embedder and a scripted OpenAI-compatible endpoint as the generator (its answer streams a
+    word every 40 ms, citing [1] and [2]), so what a client sees does not depend on a model's
+    whims; `api_key` becomes the server's RAG_API_KEY."""
     import subprocess
     import sys
 
@@ -162,14 +166,15 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
     models = Settings.from_env().models_dir
     need(is_installed(MODELS["embedder"], models), "the e5 embedder is not installed")
-    tmp = tmp_path_factory.mktemp("live")
     port = free_port()
     log = tmp / "serve.log"
-    with fake_openai(E2E_ANSWER, token_delay_s=0.04) as (llm_url, _):
+    with fake_openai(E2E_ANSWER, token_delay_s=0.04) as (llm_url, llm):
         env = {**os.environ, "HOME": str(tmp / "home"), "RAG_MODELS_DIR": str(models),
                "RAG_OPENAI_BASE_URL": llm_url, "RAG_OPENAI_MODEL": "scripted"}  # fmt: skip
         env.pop("RAG_STORE", None)
         env.pop("RAG_API_KEY", None)
+        if api_key:
+            env["RAG_API_KEY"] = api_key
         rag = Path(sys.executable).with_name("rag")  # the venv's console script
         cmd = [str(rag), "serve", "--store", str(tmp / "store"), "--port", str(port)]
         with log.open("wb") as out:
@@ -177,10 +182,24 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         url = f"http://127.0.0.1:{port}"
         try:
             wait_healthy(url, proc)
-            yield LiveServer(url, tmp / "store", log)
+            yield LiveServer(url, tmp / "store", log, api_key, llm)
         finally:
             proc.terminate()
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`rag serve` without an API key (serve_live)."""
+    with serve_live(tmp_path_factory.mktemp("live")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def keyed_live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`rag serve` with RAG_API_KEY set (serve_live)."""
+    with serve_live(tmp_path_factory.mktemp("live-keyed"), api_key="e2e-s3cret") as server:
+        yield server

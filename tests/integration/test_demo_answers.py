@@ -54,6 +54,29 @@ def test_filters_restrict_retrieval(demo_engine: Engine) -> None:
     assert hits and {h.document.format for h in hits} == {"pptx"}
 
 
+def test_a_follow_up_retrieves_for_the_conversation(demo_engine: Engine) -> None:
+    """A follow-up, "Why does that fit on one GPU?" after "What is QLoRA?": alone, no passage
+    of the top five mentions QLoRA; retrieved for the conversation (rag.conversation), the
+    best ones do.
+    ("And how much memory does it need?" would prove nothing: alone, it already finds the
+    PDF's page about QLoRA's memory.)"""
+    from rag.conversation import last_user_message, retrieval_question
+    from rag.generation.base import Message
+
+    messages: list[Message] = [
+        {"role": "user", "content": "What is QLoRA?"},
+        {"role": "assistant", "content": "QLoRA trains LoRA adapters on a 4-bit base [1]."},
+        {"role": "user", "content": "Why does that fit on one GPU?"},
+    ]
+
+    def mentions_qlora(question: str) -> list[bool]:
+        return ["qlora" in h.chunk.text.lower() for h in demo_engine.retrieve(question, k=5)]
+
+    assert not any(mentions_qlora(last_user_message(messages)))
+    in_chat = mentions_qlora(retrieval_question(messages))
+    assert in_chat[:2] == [True, True], in_chat
+
+
 def _ask(engine: Engine, gen: Generator, question: str) -> Answer:
     """Ask over the module's store with the given generator."""
     with_gen = Engine(engine.settings, embedder=engine.embedder, generator=gen)

@@ -1,6 +1,7 @@
-"""The OpenAPI document against the app it describes: every /api/v1 route is in it and nothing
-else, it is valid OpenAPI 3.1, and every response the tests provoke (successes and errors, JSON
-and server-sent events) has a documented status and validates against its documented schema."""
+"""The OpenAPI document against the app it describes: every /api/v1 and /v1 route is in it and
+nothing else, it is valid OpenAPI 3.1, and every response the tests provoke (successes and
+errors, JSON and server-sent events) has a documented status and validates against its
+documented schema."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ class Spec:
                 self.validate(data, *where, "x-events", name)
         else:
             self.validate(resp.json, *where, "schema")
-            if "x-error-codes" in documented:  # an Error body (health's 503 is a Health)
+            if "x-error-codes" in documented:  # an error body (health's 503 is a Health)
                 assert resp.json["error"]["code"] in documented["x-error-codes"], (
                     f"{method} {url} answered {status} with code {resp.json['error']['code']!r}, "
                     f"not among {documented['x-error-codes']}"
@@ -113,7 +114,7 @@ def sse_events(text: str) -> list[tuple[str, Any]]:
                 name = value
             elif field == "data":
                 data.append(value)
-        if data:
+        if data and data != ["[DONE]"]:  # the OpenAI stream's last line is not JSON
             events.append((name, json.loads("\n".join(data))))
     return events
 
@@ -147,7 +148,7 @@ def test_every_api_route_is_documented_and_nothing_else(app: Flask) -> None:
     routes = {
         (template(r.rule), m.lower())
         for r in app.url_map.iter_rules()
-        if r.rule.startswith("/api/v1/")
+        if r.rule.startswith(("/api/v1/", "/v1/"))
         for m in (r.methods or ()) - {"HEAD", "OPTIONS"}
     }
     documented = {(path, verb) for path, ops in doc["paths"].items() for verb in ops}
@@ -187,8 +188,9 @@ def test_error_responses_name_their_codes(spec: Spec) -> None:
         for status, resp in op["responses"].items():
             if int(status) >= 400 and (path, status) != ("/api/v1/health", "503"):
                 assert resp["x-error-codes"], (path, verb, status)
+                error = "OpenAIError" if path.startswith("/v1/") else "Error"
                 assert resp["content"]["application/json"]["schema"] == {
-                    "$ref": "#/components/schemas/Error"
+                    "$ref": f"#/components/schemas/{error}"
                 }
 
 
@@ -213,6 +215,9 @@ READS = {
     "graph_communities",
     "health",
     "document",
+    "list_models",
+    "get_model",
+    "chat_completions",
 }
 WRITES = {"upload", "reingest", "delete_document", "cancel_job", "retry_job"}
 
@@ -278,6 +283,24 @@ def test_read_routes_answer_as_documented(demo_app: Flask, spec: Spec) -> None:
     spec.check(c, "GET", "/api/v1/graph/communities?level=0")
     spec.check(c, "GET", "/api/v1/health")
     spec.check(c, "GET", "/api/v1/openapi.json")
+
+    models = spec.check(c, "GET", "/v1/models").json["data"]
+    for m in models:
+        spec.check(c, "GET", f"/v1/models/{m['id']}")
+    messages = [{"role": "user", "content": question}]
+    for m in models:
+        for stream in (False, True):
+            body = {"model": m["id"], "messages": messages, "stream": stream, "k": 2}
+            spec.check(c, "POST", "/v1/chat/completions", json=body)
+    spec.check(c, "POST", "/v1/chat/completions", json={
+        "model": "rag", "messages": messages, "stream": True, "stream_options": {
+            "include_usage": True}, "filters": {"metadata": {"x": ["y"]}, "path_glob": None},
+        "method": "bm25", "n": 1, "strategy": None, "temperature": 0})  # fmt: skip
+    housekeeping = '### Task:\nTitle.\n{ "title": "t" }\n<chat_history>\nUSER: hi\n</chat_history>'
+    for stream in (False, True):
+        spec.check(c, "POST", "/v1/chat/completions", json={
+            "model": "kag", "messages": [{"role": "user", "content": housekeeping}],
+            "stream": stream})  # fmt: skip
     assert successes(spec) == READS
     assert all(status < 300 for _, status in spec.seen), spec.seen
 
@@ -350,6 +373,19 @@ def test_bad_requests_are_documented_400s(demo_app: Flask, spec: Spec) -> None:
         spec.check(c, "POST", "/api/v1/ask", json={"question": "q", "stream": "yes"}).status_code
         == 400
     )
+    messages = [{"role": "user", "content": "q"}]
+    for body in (
+        {"model": "rag"},
+        {"model": "rag", "messages": [{"role": "x"}]},
+        {"model": "rag", "messages": messages, "stream": "yes"},
+        {"model": "rag", "messages": messages, "filters": {"x": 1}},
+    ):
+        assert spec.check(c, "POST", "/v1/chat/completions", json=body).status_code == 400
+    for body in ({"model": "gpt-4", "messages": messages}, {"messages": messages}):
+        assert spec.check(c, "POST", "/v1/chat/completions", json=body).status_code == 404
+    assert spec.check(c, "GET", "/v1/models/gpt-4").status_code == 404
+    body = {"model": "rag", "messages": messages, "k": 0}
+    assert spec.check(c, "POST", "/v1/chat/completions", json=body).status_code == 422
     for url in (
         "/api/v1/documents?page=abc",
         "/api/v1/graph/entities?limit=x",
