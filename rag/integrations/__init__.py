@@ -1,0 +1,1 @@
+"""Adapters that let other applications use the engine: MCP server, LlamaIndex retriever."""
