@@ -21,6 +21,8 @@ except ImportError:
     pytest.skip("the llamaindex extra is not installed", allow_module_level=True)
 
 from llama_index.core import Document
+from llama_index.core import Settings as LlamaSettings
+from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload, LlamaDebugHandler
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import MetadataMode, NodeWithScore
 from llama_index.core.vector_stores import (
@@ -154,6 +156,18 @@ def test_async_matches_sync_and_leaves_the_event_loop_free(engine: Engine) -> No
     nodes, ticks = asyncio.run(main())
     assert _ids(nodes) == _ids(retriever.retrieve(question)) and nodes
     assert ticks > 0
+
+
+def test_the_apps_global_callbacks_see_our_retrievals(engine: Engine) -> None:
+    debug = LlamaDebugHandler()
+    before = LlamaSettings.callback_manager
+    LlamaSettings.callback_manager = CallbackManager([debug])
+    try:
+        nodes = RagRetriever(engine, similarity_top_k=2).retrieve("What is DPO?")
+    finally:
+        LlamaSettings.callback_manager = before
+    [(_, end)] = debug.get_event_pairs(CBEventType.RETRIEVE)
+    assert _ids(end.payload[EventPayload.NODES]) == _ids(nodes) and len(nodes) == 2
 
 
 def test_bad_choices_raise_when_the_retriever_is_built(engine: Engine) -> None:
