@@ -77,6 +77,17 @@ def real_embedder(models_dir: Path):
     return E5Embedder(models_dir)
 
 
+@pytest.fixture(scope="session")
+def e5_demo_store(tmp_path_factory: pytest.TempPathFactory, real_embedder, demo_dir: Path) -> Path:
+    """The demo corpus ingested once per run with the real embedder (1.5 min on 2 cores), at
+    `<tmp>/kb`; the tests that share it only read it."""
+    store = tmp_path_factory.mktemp("demo-e5") / "kb"
+    with Engine(Settings.from_env(store_dir=store), embedder=real_embedder) as engine:
+        report = engine.ingest([demo_dir])
+    assert report.failed == [] and report.count("added") == 10
+    return store
+
+
 def _generator(models_dir: Path, key: str, context_tokens: int):
     from rag.generation.llama import LlamaCppGenerator
     from rag.models.registry import MODELS, is_installed

@@ -16,13 +16,8 @@ from rag.types import Answer
 
 
 @pytest.fixture(scope="module")
-def demo_engine(
-    tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder, demo_dir: Path
-) -> Iterator[Engine]:
-    store = tmp_path_factory.mktemp("demo") / "kb"
-    engine = Engine(Settings.from_env(store_dir=store), embedder=real_embedder)
-    report = engine.ingest([demo_dir])
-    assert report.failed == [] and report.count("added") == 10
+def demo_engine(e5_demo_store: Path, real_embedder: Embedder) -> Iterator[Engine]:
+    engine = Engine(Settings.from_env(store_dir=e5_demo_store), embedder=real_embedder)
     yield engine
     engine.close()
 
