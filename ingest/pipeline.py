@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ingest.chunking import ChunkingConfig, chunk_document, indexed_text
 from ingest.embedding import Embedder
-from ingest.errors import DocumentError, RagError, UnsupportedFormat
+from ingest.errors import DocumentError, EmptyDocument, RagError, UnsupportedFormat
 from ingest.hashing import content_id, file_digest
 from ingest.loaders import SUPPORTED_EXTENSIONS, load_document, require_parser
 from ingest.ports import Store
@@ -216,6 +216,8 @@ class Ingestor:
         self, source: str, item: Path | TextRecord, meta: dict[str, str], stage: _StageReport
     ) -> _Pending | FileResult:
         if isinstance(item, TextRecord):
+            if not item.text.strip():  # as an empty file is: a failed result, not a 0-chunk doc
+                raise EmptyDocument(f"{source}: no text")
             data = f"{item.title}\n{item.text}".encode()
             digest, size = file_digest(data), len(data)
         else:

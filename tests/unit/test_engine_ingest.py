@@ -11,7 +11,7 @@ import pytest
 
 from ingest.embedding import HashingEmbedder
 from ingest.errors import DocumentNotFound, UsageError
-from ingest.pipeline import IngestEvent
+from ingest.pipeline import IngestEvent, TextRecord
 from ingest.types import SearchFilter
 from rag.engine import Engine
 from rag.settings import Settings
@@ -207,3 +207,14 @@ def test_a_store_made_before_metadata_opens_with_empty_metadata(tmp_path: Path) 
 
     (doc,) = SqliteChunkStore(Database(path)).documents()
     assert doc.id == "d1" and doc.metadata == {}
+
+
+def test_a_blank_text_record_fails_like_an_empty_file(fake_engine: Engine) -> None:
+    report = fake_engine.ingest_texts(
+        [TextRecord("notes/blank", "Blank", " \n "), TextRecord("notes/ok", "OK", "LoRA.")]
+    )
+    assert [(r.source, r.status) for r in report.results] == [
+        ("notes/blank", "failed"), ("notes/ok", "added")
+    ]  # fmt: skip
+    assert report.failed[0].error == "notes/blank: no text"
+    assert [d.source for d in fake_engine.documents()] == ["notes/ok"]

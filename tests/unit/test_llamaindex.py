@@ -351,7 +351,7 @@ def test_a_document_without_text_fails_and_the_rest_ingests(fake_engine: Engine)
     docs = [Document(text="  ", id_="blank"), Document(text="LoRA.", id_="ok")]
     report = ingest_documents(fake_engine, docs)
     assert [(r.source, r.status) for r in report.results] == [
-        ("llamaindex:ok", "added"), ("llamaindex:blank", "failed")
+        ("llamaindex:blank", "failed"), ("llamaindex:ok", "added")
     ]  # fmt: skip
-    assert report.failed[0].error == "llamaindex:blank: contains no text"
+    assert report.failed[0].error == "llamaindex:blank: no text"
     assert [d.source for d in fake_engine.documents()] == ["llamaindex:ok"]

@@ -21,7 +21,7 @@ from typing import Any
 from llama_index.core.schema import BaseNode, MetadataMode
 
 from ingest.errors import UsageError
-from ingest.pipeline import FileResult, IngestReport, Progress, TextRecord
+from ingest.pipeline import IngestReport, Progress, TextRecord
 from ingest.types import check_metadata
 from rag.engine import Engine
 from rag.integrations.llamaindex.filters import ALIASES, CHUNK_KEYS
@@ -37,17 +37,9 @@ def ingest_documents(
     """Ingest LlamaIndex Documents (or other text nodes) as documents of the engine's store;
     the report says which were added, updated, unchanged or failed.
 
-    A Document without text fails (listed last in the report) and the rest go in: readers
-    make such Documents (a scanned PDF page), and `ingest_texts` would store them as
-    documents without chunks."""
-    records = [record_of(doc) for doc in documents]
-    report = engine.ingest_texts([r for r in records if r.text.strip()], progress)
-    report.results += [
-        FileResult(r.key, "failed", error=f"{r.key}: contains no text")
-        for r in records
-        if not r.text.strip()
-    ]
-    return report
+    A Document without text (readers make such Documents: a scanned PDF page) fails with its
+    reason, and the rest go in."""
+    return engine.ingest_texts([record_of(doc) for doc in documents], progress)
 
 
 def record_of(doc: BaseNode) -> TextRecord:
