@@ -150,6 +150,7 @@ class Engine:
         self._store: EmbeddedStore | None = None
         self._graph_store: GraphStore | None = None
         self._graph_index: tuple[int, GraphIndex] | None = None
+        self._kg: tuple[int, KnowledgeGraph] | None = None
         self._graph_lock = threading.Lock()  # a graph load must not hold up plain retrieval
         self.services = StoreServices(
             self.settings, lambda: self.store, lambda: self.embedder, lambda: self.generator,
@@ -358,11 +359,17 @@ class Engine:
             return self._graph_index[1]
 
     def graph(self) -> KnowledgeGraph:
-        """The resolved knowledge graph, loaded into NetworkX."""
+        """The resolved knowledge graph in NetworkX, loaded once per graph generation and
+        shared by every caller until the graph changes: treat it as read-only."""
         from graph.knowledge_graph import KnowledgeGraph
 
         self.store  # noqa: B018 - a missing store is reported as such, not as an empty graph
-        return KnowledgeGraph.load(self.graph_store)
+        store = self.graph_store
+        gen = store.generation()
+        with self._graph_lock:
+            if self._kg is None or self._kg[0] != gen:
+                self._kg = (gen, KnowledgeGraph.load(store))
+            return self._kg[1]
 
     def documents(self) -> list[DocumentInfo]:
         return self.store.chunks.documents()

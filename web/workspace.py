@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import re
-import threading
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -37,8 +36,6 @@ class Workspace:
         self.engine = engine
         self.root = engine.settings.store_dir
         self.uploads = self.root / UPLOADS
-        self._kg: tuple[int, KnowledgeGraph] | None = None
-        self._kg_lock = threading.Lock()
         self.jobs = JobQueue(self._ingest)
         # jobs live in the process: uploads staged for jobs of an earlier run have none now
         _remove_tree(self.uploads / STAGING)
@@ -117,18 +114,8 @@ class Workspace:
         if rel is not None:
             (self.uploads / rel).unlink(missing_ok=True)
 
-    # --- the knowledge graph, loaded once per generation -------------------------------------
-
     def knowledge_graph(self) -> KnowledgeGraph:
-        from graph.knowledge_graph import KnowledgeGraph
-
-        self.engine.store  # noqa: B018 - no store is a 404, not an empty graph
-        store = self.engine.graph_store
-        gen = store.generation()
-        with self._kg_lock:
-            if self._kg is None or self._kg[0] != gen:
-                self._kg = (gen, KnowledgeGraph.load(store))
-            return self._kg[1]
+        return self.engine.graph()  # loaded once per graph generation
 
 
 class Workspaces:

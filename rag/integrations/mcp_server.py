@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -158,26 +157,6 @@ class RagMCPServer(MCPServer):
         ]  # fmt: skip
 
 
-class _Graphs:
-    """The knowledge graph loaded once per graph generation (a load is a full read)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._cached: tuple[int, KnowledgeGraph] | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> KnowledgeGraph:
-        from graph.knowledge_graph import KnowledgeGraph
-
-        self.engine.store  # noqa: B018 - no store is reported as such, not as an empty graph
-        store = self.engine.graph_store
-        generation = store.generation()
-        with self._lock:
-            if self._cached is None or self._cached[0] != generation:
-                self._cached = (generation, KnowledgeGraph.load(store))
-            return self._cached[1]
-
-
 def package_version() -> str:
     try:
         return version("rag-kg")
@@ -197,7 +176,6 @@ metadata."""
 def build_server(engine: Engine) -> RagMCPServer:
     """The MCP server over `engine` (which it does not close)."""
     server = RagMCPServer(engine, name="rag", version=package_version(), instructions=INSTRUCTIONS)
-    graphs = _Graphs(engine)
 
     @server.tool(annotations=READ_ONLY)
     @_tool_edge
@@ -277,7 +255,7 @@ def build_server(engine: Engine) -> RagMCPServer:
     ) -> Annotated[CallToolResult, shapes.Neighbourhood]:
         """What the knowledge graph relates to an entity: its neighbours out to `depth` hops and
         the relations among them, each with the chunks it was extracted from."""
-        found = _neighbourhood(engine, graphs.get(), entity, depth, limit)
+        found = _neighbourhood(engine, engine.graph(), entity, depth, limit)
         return _result(found, shapes.neighbourhood_text(found))
 
     @server.resource("rag://document/{id}", mime_type="text/markdown")
