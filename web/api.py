@@ -19,7 +19,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from ingest.errors import ConfigError, EntityNotFound, RagError, StoreNotFound
 from ingest.types import SearchFilter
 from rag.filters import filter_from_json, parse_where
-from rag.modes.base import Query
+from rag.modes.base import MAX_K, Query
 from rag.types import Done, Retrieved, Token
 from web import shapes
 from web.errors import BadRequest, InvalidValue, NotFound, error_body
@@ -28,7 +28,6 @@ from web.workspace import current
 bp = Blueprint("api", __name__)
 
 MAX_PER_PAGE = 200
-MAX_K = 100  # passages a query may ask for
 QUERY_FIELDS = {"question", "mode", "strategy", "k", "method", "filters"}
 
 

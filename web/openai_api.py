@@ -26,11 +26,11 @@ from rag.conversation import last_user_message, prompt_history, retrieval_questi
 from rag.engine import Engine
 from rag.filters import filter_from_json
 from rag.generation.base import Message
-from rag.modes.base import Query
+from rag.modes.base import MAX_K, Query
 from rag.types import Done, Retrieved, Token
 from web import openai_shapes as oa
 from web import shapes
-from web.api import MAX_K, _json_body, _optional
+from web.api import _json_body, _optional
 from web.errors import BadRequest, InvalidValue, openai_error_body
 from web.workspace import current
 

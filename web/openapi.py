@@ -35,6 +35,7 @@ from ingest.loaders import SUPPORTED_EXTENSIONS
 from rag.choices import GRAPH_STRATEGIES, MODE_NAMES, RETRIEVAL_METHODS
 from rag.choices import values as choices
 from rag.generation.base import GenerationError
+from rag.modes.base import MAX_K
 from web import api, auth, openai_api, openai_shapes, shapes
 from web.errors import (
     OPENAI_PREFIX,
@@ -196,7 +197,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "mode": {**enum(MODE_NAMES, null=True), "default": MODE_NAMES[0]},
         "strategy": {**enum(GRAPH_STRATEGIES, null=True),
                      "description": "graph mode only; null: the mode's default"},
-        "k": nullable("integer", minimum=1, maximum=api.MAX_K,
+        "k": nullable("integer", minimum=1, maximum=MAX_K,
                       description="passages; null: the server's top_k"),
         "method": {**enum(RETRIEVAL_METHODS, null=True),
                    "description": "retrieval method; null: the server's setting"},
@@ -260,7 +261,7 @@ SCHEMAS.update({
                                "properties": {"include_usage": BOOL}},
             "n": {"type": ["integer", "null"], "enum": [1, None]},
             "filters": FILTERS,
-            "k": nullable("integer", minimum=1, maximum=api.MAX_K),
+            "k": nullable("integer", minimum=1, maximum=MAX_K),
             "strategy": {**enum(GRAPH_STRATEGIES, null=True),
                          "description": "graph mode; a graph:<strategy> model names its own"},
             "method": enum(RETRIEVAL_METHODS, null=True),

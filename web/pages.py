@@ -16,9 +16,9 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ingest.loaders import SUPPORTED_EXTENSIONS
 from rag.choices import RETRIEVAL_METHODS
+from rag.modes.base import MAX_K
 from rag.modes.registry import DEFAULT_GRAPH_STRATEGY, MODES
 from rag.prompting import CITATION
-from web.api import MAX_K
 from web.i18n import LANGUAGES, language, strings, translate
 
 bp = Blueprint("pages", __name__)

@@ -39,6 +39,7 @@ from rag.engine import Engine
 from rag.filters import filter_from_json
 from rag.integrations import mcp_resources as resources
 from rag.integrations import mcp_shapes as shapes
+from rag.modes.base import MAX_K
 from rag.types import Done
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_K = 100  # passages one call may ask for (as the REST API)
 CHUNKS_PER_RELATION = 3
 
 _FILTER_SCHEMA = {

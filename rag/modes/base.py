@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from graph.search import GraphIndex
 
 
+MAX_K = 100
+"""The most passages a request from outside may ask for (REST, /v1, MCP): a cap on one caller's
+cost, not a limit of the modes."""
+
+
 class QueryOptions(TypedDict, total=False):
     """The keyword form of `Query`'s fields, for `Engine.ask(question, **options)`."""
 
