@@ -1,10 +1,11 @@
-"""What every long-running server of a store shares (`rag serve`, `rag mcp --http`): who may
-reach it, and the one error for an address it cannot listen on."""
+"""What every long-running server of a store shares (`rag serve`, `rag mcp`): who may reach
+it, the one error for an address it cannot listen on, and the version it reports."""
 
 from __future__ import annotations
 
 import errno
 import ipaddress
+from importlib.metadata import PackageNotFoundError, version
 
 from ingest.errors import RagError, UsageError
 from rag.settings import Settings
@@ -43,3 +44,11 @@ def cannot_listen(host: str, port: int, error: OSError, flag: str = "--port") ->
     in_use = error.errno == errno.EADDRINUSE
     hint = f" (another server is there: pick another {flag})" if in_use else ""
     return ServeError(f"cannot listen on {where}:{port}: {error.strerror}{hint}")
+
+
+def package_version() -> str:
+    """The installed package's version (health, OpenAPI, the MCP handshake)."""
+    try:
+        return version("rag-kg")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"

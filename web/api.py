@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
@@ -20,6 +19,7 @@ from ingest.errors import ConfigError, EntityNotFound, RagError, StoreNotFound
 from ingest.types import SearchFilter
 from rag.filters import filter_from_json, parse_where
 from rag.modes.base import MAX_K, Query
+from rag.serving import package_version
 from rag.types import Done, Retrieved, Token
 from web import shapes
 from web.errors import BadRequest, InvalidValue, NotFound, error_body
@@ -29,13 +29,6 @@ bp = Blueprint("api", __name__)
 
 MAX_PER_PAGE = 200
 QUERY_FIELDS = {"question", "mode", "strategy", "k", "method", "filters"}
-
-
-def package_version() -> str:
-    try:
-        return version("rag-kg")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0+unknown"
 
 
 # --- request parsing --------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from rag.choices import GRAPH_STRATEGIES, MODE_NAMES, RETRIEVAL_METHODS
 from rag.choices import values as choices
 from rag.generation.base import GenerationError
 from rag.modes.base import MAX_K
+from rag.serving import package_version
 from web import api, auth, openai_api, openai_shapes, shapes
 from web.errors import (
     OPENAI_PREFIX,
@@ -576,7 +577,7 @@ def build(app: Flask) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "rag-kg REST API",
-            "version": api.package_version(),
+            "version": package_version(),
             "description": "Offline RAG, Graph RAG and KAG question answering over your own "
             'documents. Errors are `{"error": {"code", "message"}}`. When the server has '
             "an API key (RAG_API_KEY), send it as `Authorization: Bearer <key>` or in the "

@@ -22,7 +22,6 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import anyio.to_thread
@@ -40,6 +39,7 @@ from rag.filters import filter_from_json
 from rag.integrations import mcp_resources as resources
 from rag.integrations import mcp_shapes as shapes
 from rag.modes.base import MAX_K
+from rag.serving import package_version
 from rag.types import Done
 
 if TYPE_CHECKING:
@@ -155,13 +155,6 @@ class RagMCPServer(MCPServer):
             )
             for d in docs
         ]  # fmt: skip
-
-
-def package_version() -> str:
-    try:
-        return version("rag-kg")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0+unknown"
 
 
 INSTRUCTIONS = """Questions over the documents of one knowledge base (PDF, Word, slides, HTML,

@@ -25,9 +25,9 @@ from werkzeug.test import TestResponse
 from ingest.embedding import HashingEmbedder
 from rag.choices import GRAPH_STRATEGIES, MODE_NAMES, RETRIEVAL_METHODS
 from rag.engine import Engine
+from rag.serving import package_version
 from rag.settings import Settings
 from tests.web.conftest import DEMO_FILES, make_app, upload, wait_job
-from web.api import package_version
 from web.app import create_app
 
 URI = "urn:rag-kg:openapi"
