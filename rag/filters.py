@@ -15,6 +15,28 @@ from ingest.types import SearchFilter, check_metadata
 
 FILTER_FIELDS = ("doc_ids", "path_glob", "metadata")
 
+_SCALAR = {"type": ["string", "number", "boolean"]}
+FILTER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "doc_ids": {"type": ["array", "null"], "items": {"type": "string"},
+                    "description": "only these document ids"},
+        "path_glob": {"type": ["string", "null"],
+                      "description": "a glob on the source path or file name"},
+        "metadata": {
+            "type": ["object", "null"],
+            "description": "documents whose metadata has each key with the value, or with one "
+                           "of the listed values",
+            "additionalProperties": {
+                "anyOf": [_SCALAR, {"type": "array", "items": _SCALAR, "minItems": 1}]
+            },
+        },
+    },
+}  # fmt: skip
+"""What `filter_from_json` accepts, as JSON Schema: the OpenAPI document and the MCP tools'
+input schemas both publish it."""
+
 
 def parse_where(items: Iterable[str]) -> tuple[tuple[str, str], ...]:
     """`key=value` words as metadata pairs (`--where team=infra --where lang=en`)."""

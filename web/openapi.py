@@ -34,6 +34,7 @@ from ingest.errors import (
 from ingest.loaders import SUPPORTED_EXTENSIONS
 from rag.choices import GRAPH_STRATEGIES, MODE_NAMES, RETRIEVAL_METHODS
 from rag.choices import values as choices
+from rag.filters import FILTER_SCHEMA
 from rag.generation.base import GenerationError
 from rag.modes.base import MAX_K
 from rag.serving import package_version
@@ -120,15 +121,7 @@ TRACE = array(
                     "`ppr`, `fuse`, `global_map`; KAG `plan` then numbered steps, or `fallback`."}
 )
 
-METADATA_VALUE = {"type": ["string", "number", "boolean"]}
-FILTERS = {"type": ["object", "null"], "additionalProperties": False, "properties": {
-    "doc_ids": {"type": ["array", "null"], "items": STR},
-    "path_glob": nullable("string", description="a glob on the source path or file name"),
-    "metadata": {"type": ["object", "null"], "description": "documents whose metadata has "
-                 "each key with the value, or with one of the listed values",
-                 "additionalProperties": {"anyOf": [METADATA_VALUE,
-                                                    array(METADATA_VALUE, minItems=1)]}},
-}}
+FILTERS = {**FILTER_SCHEMA, "type": ["object", "null"]}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": obj({"error": obj({"code": STR, "message": STR})}),

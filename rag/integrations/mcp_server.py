@@ -35,7 +35,7 @@ from ingest.errors import EntityNotFound, RagError, StoreNotFound, UsageError
 from ingest.types import ChunkHit
 from rag.choices import GraphStrategy, ModeName, RetrievalMethod
 from rag.engine import Engine
-from rag.filters import filter_from_json
+from rag.filters import FILTER_SCHEMA, filter_from_json
 from rag.integrations import mcp_resources as resources
 from rag.integrations import mcp_shapes as shapes
 from rag.modes.base import MAX_K
@@ -50,30 +50,10 @@ log = logging.getLogger(__name__)
 CHUNKS_PER_RELATION = 3
 
 _FILTER_SCHEMA = {
-    "anyOf": [
-        {
-            "type": "object",
-            "properties": {
-                "doc_ids": {"type": "array", "items": {"type": "string"},
-                            "description": "only these document ids"},
-                "path_glob": {"type": "string",
-                              "description": "only documents whose path or file name matches"},
-                "metadata": {
-                    "type": "object",
-                    "additionalProperties": {"anyOf": [
-                        {"type": ["string", "number", "boolean"]},
-                        {"type": "array", "items": {"type": ["string", "number", "boolean"]}},
-                    ]},
-                    "description": "key: value (or a list of accepted values); every key must match",
-                },
-            },
-            "additionalProperties": False,
-        },
-        {"type": "null"},
-    ],
+    "anyOf": [FILTER_SCHEMA, {"type": "null"}],
     "default": None,
     "description": 'e.g. {"doc_ids": ["…"], "path_glob": "*.pdf", "metadata": {"team": "infra"}}',
-}  # fmt: skip
+}
 Filters = Annotated[dict[str, Any] | None, WithJsonSchema(_FILTER_SCHEMA)]
 Question = Annotated[str, Field(min_length=1, description="the question, in any language")]
 K = Annotated[
