@@ -173,6 +173,11 @@ class SearchFilter:
             fnmatch.fnmatchcase(doc.source, glob) or fnmatch.fnmatchcase(doc.name, glob)
         ):
             return False
+        return self.admits_metadata(doc.metadata)
+
+    def admits_metadata(self, metadata: Mapping[str, str]) -> bool:
+        """Whether metadata passes the `metadata` part alone (a file still in a job has
+        metadata but no stored document yet)."""
         return all(
-            doc.metadata.get(key) in values for key, values in self.metadata_alternatives().items()
+            metadata.get(key) in values for key, values in self.metadata_alternatives().items()
         )

@@ -127,8 +127,8 @@ def list_documents() -> Response:
     if q := (request.args.get("q") or "").strip():
         rows = [r for r in rows if shapes.matches(r, q)]
     if where := request.args.getlist("where"):
-        wanted = SearchFilter(metadata=parse_where(where)).metadata_alternatives()
-        rows = [r for r in rows if all(r["metadata"].get(k) in vs for k, vs in wanted.items())]
+        flt = SearchFilter(metadata=parse_where(where))
+        rows = [r for r in rows if flt.admits_metadata(r["metadata"])]
     if status:
         rows = [r for r in rows if r["status"] == status]
     start = (page - 1) * per_page

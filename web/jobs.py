@@ -88,13 +88,8 @@ IngestFn = Callable[
 class JobQueue:
     """Jobs in order of submission, run one at a time by a daemon worker thread."""
 
-    def __init__(
-        self,
-        ingest: IngestFn,
-        on_done: Callable[[Job], None] = lambda job: None,
-    ) -> None:
+    def __init__(self, ingest: IngestFn) -> None:
         self._ingest = ingest
-        self._on_done = on_done
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()  # guards _jobs and every Job's fields
         self._queue: queue.Queue[Job | None] = queue.Queue()
@@ -209,10 +204,6 @@ class JobQueue:
                 log.exception("ingest job %s failed", job.id)
                 with self._lock:
                     self._fail_rest(job, "internal error; the server log has the details")
-            try:
-                self._on_done(job)
-            except Exception:
-                log.exception("after ingest job %s", job.id)
 
     def _run(self, job: Job) -> None:
         with self._lock:
