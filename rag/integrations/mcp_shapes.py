@@ -93,8 +93,9 @@ def passages(hits: list[ChunkHit]) -> list[Passage]:
 
 
 def ask_result(answer: Answer, hits: list[ChunkHit]) -> AskResult:
-    """`hits` are the context the answer was given: source [n] is hits[n - 1]."""
-    sources = passages(hits)
+    """`hits` are the retrieved context: source [n] is hits[n - 1], and the answer's sources
+    are the first of them (those that fitted the prompt's budget)."""
+    sources = passages(hits[: len(answer.sources)])
     cited = [
         Citation(n=p.n, chunk_id=p.chunk_id, document=p.document, location=p.location)
         for p in sources

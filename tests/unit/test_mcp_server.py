@@ -412,3 +412,17 @@ def test_reading_text_leaves_out_the_repeated_overlap_only() -> None:
         "[page 1]\n\n# Guide\n\n" + first + "\n\n## GPTQ\n\nGPTQ corrects the rounding error."
         "\n\n[page 2]\n\nWidth 4\n\n" + third
     )
+
+
+def test_ask_lists_only_the_sources_the_prompt_held(engine: Engine) -> None:
+    from dataclasses import replace
+
+    from rag.integrations.mcp_shapes import ask_result
+
+    ctx = engine.context("LoRA adapters and QLoRA", k=4)
+    answer = engine.ask("LoRA adapters and QLoRA", context=ctx)
+    assert len(ctx.hits) == 4 and len(answer.sources) == 4
+    fitted = replace(answer, sources=answer.sources[:2], cited=[1])  # a budget that held two
+    result = ask_result(fitted, ctx.hits)
+    assert [p.chunk_id for p in result.sources] == [h.chunk.id for h in ctx.hits[:2]]
+    assert [c.chunk_id for c in result.citations] == [ctx.hits[0].chunk.id]
