@@ -57,6 +57,11 @@ class Chunk:
     kind: str = "paragraph"
     n_tokens: int = 0
 
+    @property
+    def section(self) -> str:
+        """The heading path in one line, levels joined by " > " (what every surface shows)."""
+        return " > ".join(self.heading_path)
+
 
 @dataclass(frozen=True)
 class DocumentInfo:
@@ -138,7 +143,7 @@ class ChunkHit:
             unit = "slide" if self.document.format == "pptx" else "page"
             parts.append(f"{unit} {self.chunk.page}")
         if self.chunk.heading_path:
-            parts.append(" > ".join(self.chunk.heading_path))
+            parts.append(self.chunk.section)
         return ", ".join(parts)
 
 

@@ -21,7 +21,7 @@ DOCUMENT_STATUSES = ("ready", "graph_pending", "queued", "processing", "failed")
 def chunk_json(c: Chunk, doc: DocumentInfo) -> dict[str, Any]:
     return {
         "id": c.id, "ordinal": c.ordinal, "text": c.text, "page": c.page,
-        "section": " > ".join(c.heading_path), "kind": c.kind,
+        "section": c.section, "kind": c.kind,
         "location": ChunkHit(c, doc, 0.0).location,
     }  # fmt: skip
 

@@ -83,7 +83,7 @@ def passage(n: int, hit: ChunkHit) -> Passage:
     c, d = hit.chunk, hit.document
     return Passage(
         n=n, chunk_id=c.id, doc_id=d.id, document=d.name, source=d.source, title=d.title,
-        page=c.page, section=" > ".join(c.heading_path), location=hit.location,
+        page=c.page, section=c.section, location=hit.location,
         score=round(hit.score, 6), text=c.text,
     )  # fmt: skip
 
@@ -198,7 +198,7 @@ class ChunkResult(BaseModel):
 def chunk_entry(c: Chunk, doc: DocumentInfo) -> ChunkEntry:
     return ChunkEntry(
         chunk_id=c.id, uri=chunk_uri(c.id), ordinal=c.ordinal, page=c.page,
-        section=" > ".join(c.heading_path), location=ChunkHit(c, doc, 0.0).location,
+        section=c.section, location=ChunkHit(c, doc, 0.0).location,
         kind=c.kind, text=c.text,
     )  # fmt: skip
 

@@ -120,7 +120,7 @@ def node_of(hit: ChunkHit, mode: str) -> NodeWithScore:
     if chunk.page is not None:
         ours["page"] = chunk.page
     if chunk.heading_path:
-        ours["section"] = " > ".join(chunk.heading_path)
+        ours["section"] = chunk.section
     metadata = {**doc.metadata, **ours}
     node = TextNode(
         id_=chunk.id,
