@@ -1,9 +1,10 @@
 """What every long-running server of a store shares (`rag serve`, `rag mcp`): who may reach
-it, the one error for an address it cannot listen on, and the version it reports."""
+it (loopback, or a client with the API key), the one error for an address it cannot listen on, and the version it reports."""
 
 from __future__ import annotations
 
 import errno
+import hmac
 import ipaddress
 from importlib.metadata import PackageNotFoundError, version
 
@@ -36,6 +37,18 @@ def check_exposure(host: str, settings: Settings, insecure: bool) -> None:
         f"refusing to serve on {host} without an API key: anyone who can reach it could read "
         "and delete your documents. Set RAG_API_KEY, or pass --insecure if you mean it"
     )
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header, or None for another scheme."""
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return None
+
+
+def key_matches(expected: str, given: str | None) -> bool:
+    """In constant time, so the comparison does not tell how much of a guess was right."""
+    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
 
 
 def cannot_listen(host: str, port: int, error: OSError, flag: str = "--port") -> ServeError:

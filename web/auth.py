@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 from flask import Blueprint, Flask, Response, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
+from rag.serving import bearer_token, key_matches
 from web.errors import OPENAI_PREFIX, CrossSite, Unauthorized
 
 COOKIE = "rag_session"
@@ -27,15 +28,11 @@ def session_token(api_key: str) -> str:
     return hmac.new(api_key.encode(), b"rag-kg login session", hashlib.sha256).hexdigest()
 
 
-def key_matches(expected: str, given: str | None) -> bool:
-    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
-
-
 def authorised(api_key: str) -> bool:
     """The request carries the key (a client) or a login made with it (a browser)."""
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return key_matches(api_key, header[7:].strip())
+    token = bearer_token(request.headers.get("Authorization", ""))
+    if token is not None:
+        return key_matches(api_key, token)
     return key_matches(session_token(api_key), request.cookies.get(COOKIE))
 
 

@@ -11,7 +11,6 @@ rebinding).
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import signal
@@ -30,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ingest.errors import RagError
 from rag.engine import Engine
 from rag.integrations.mcp_server import build_server
-from rag.serving import cannot_listen, check_exposure
+from rag.serving import bearer_token, cannot_listen, check_exposure, key_matches
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -47,12 +46,11 @@ class RequireKey:
 
     def __init__(self, app: ASGIApp, key: str) -> None:
         self.app = app
-        self._key = key.encode()
+        self._key = key
 
     def _authorised(self, scope: Scope) -> bool:
         header = Headers(scope=scope).get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(self._key, given.strip().encode())
+        return key_matches(self._key, bearer_token(header))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self._authorised(scope):
