@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Unpack
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from ingest.errors import ConfigError, EntityNotFound, RagError, StoreNotFound
 from ingest.types import SearchFilter
+from rag.engine import Engine
 from rag.filters import filter_from_json, parse_where
-from rag.modes.base import MAX_K, Query
+from rag.modes.base import MAX_K, Query, QueryOptions
 from rag.serving import package_version
 from rag.types import Done, Retrieved, Token
 from web import shapes
@@ -79,15 +80,21 @@ def _query(body: dict[str, Any], extra: set[str] = frozenset()) -> Query:  # typ
     question = body.get("question")
     if not isinstance(question, str) or not question.strip():
         raise BadRequest("question is required: a non-empty string")
-    options = {
-        "mode": _optional(body, "mode", str), "strategy": _optional(body, "strategy", str),
-        "k": _optional(body, "k", int), "method": _optional(body, "method", str),
-        "filters": _filters(body),
-    }  # fmt: skip
-    if options["k"] is not None and options["k"] > MAX_K:
-        raise InvalidValue(f"k={options['k']} is more than {MAX_K} passages")
+    return checked_query(
+        current().engine, question.strip(), mode=_optional(body, "mode", str),
+        strategy=_optional(body, "strategy", str), k=_optional(body, "k", int),
+        method=_optional(body, "method", str), filters=_filters(body),
+    )  # fmt: skip
+
+
+def checked_query(engine: Engine, question: str, **options: Unpack[QueryOptions]) -> Query:
+    """The engine's query for a request from outside: at most MAX_K passages, and a choice the
+    engine refuses is a 422 (the JSON was fine, a value was not)."""
+    k = options.get("k")
+    if k is not None and k > MAX_K:
+        raise InvalidValue(f"k={k} is more than {MAX_K} passages")
     try:
-        return current().engine.query(question.strip(), **options)
+        return engine.query(question, **options)
     except ConfigError as e:
         raise InvalidValue(str(e)) from None
 

@@ -20,18 +20,18 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, stream_with_context
 
-from ingest.errors import ConfigError, RagError
+from ingest.errors import RagError
 from rag.chat_tasks import answer_task, housekeeping_task
 from rag.conversation import last_user_message, prompt_history, retrieval_question
 from rag.engine import Engine
 from rag.filters import filter_from_json
 from rag.generation.base import Message
-from rag.modes.base import MAX_K, Query
+from rag.modes.base import Query
 from rag.types import Done, Retrieved, Token
 from web import openai_shapes as oa
 from web import shapes
-from web.api import _json_body, _optional
-from web.errors import BadRequest, InvalidValue, openai_error_body
+from web.api import _json_body, _optional, checked_query
+from web.errors import BadRequest, openai_error_body
 from web.workspace import current
 
 log = logging.getLogger(__name__)
@@ -107,17 +107,12 @@ def _query(engine: Engine, req: ChatRequest, body: dict[str, Any]) -> Query:
     strategy = _optional(body, "strategy", str)
     if req.model.strategy and strategy not in (None, req.model.strategy):
         raise BadRequest(f"strategy {strategy!r} contradicts the model {req.model.id!r}")
-    k = _optional(body, "k", int)
-    if k is not None and k > MAX_K:
-        raise InvalidValue(f"k={k} is more than {MAX_K} passages")
-    try:
-        return engine.query(
-            last_user_message(req.messages), mode=req.model.mode,
-            strategy=req.model.strategy or strategy, k=k, method=_optional(body, "method", str),
-            filters=filter_from_json(_optional(body, "filters", dict)),
-        )  # fmt: skip
-    except ConfigError as e:
-        raise InvalidValue(str(e)) from None
+    return checked_query(
+        engine, last_user_message(req.messages), mode=req.model.mode,
+        strategy=req.model.strategy or strategy, k=_optional(body, "k", int),
+        method=_optional(body, "method", str),
+        filters=filter_from_json(_optional(body, "filters", dict)),
+    )  # fmt: skip
 
 
 # --- chat completions -------------------------------------------------------------------------
