@@ -15,6 +15,7 @@ error (the operation was valid but failed).
     500     RagError (unclassified), StoreError (the store on disk is unusable)
     503     MissingDependency, ModelNotInstalled, GenerationError (rag/generation/base.py):
             the request was fine, this installation cannot serve it yet
+    507     DiskFull: a write ran out of disk space; what was committed before it is kept
 """
 
 from __future__ import annotations
@@ -109,6 +110,15 @@ class EmbedderMismatch(StoreError):
 
     code = "embedder_mismatch"
     http_status = 409
+
+
+class DiskFull(StoreError):
+    """A write ran out of disk space (or quota). The message names the file; everything
+    committed before the failed write is kept, and the write can be run again once there is
+    space (ingest.atomic turns ENOSPC, SQLITE_FULL and FAISS's write error into this)."""
+
+    code = "disk_full"
+    http_status = 507
 
 
 class DocumentNotFound(StoreError):

@@ -6,13 +6,13 @@ hold it to. Both search only among `allowed` ids when a filter is given.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from ingest.atomic import replacing
 
 
 class VectorIndex(Protocol):
@@ -67,12 +67,8 @@ class NumpyIndex:
         return [(int(ids[i]), float(scores[i])) for i in order]
 
     def save(self, path: Path) -> None:
-        tmp = _tmp_name(path)
-        with tmp.open("wb") as f:
+        with replacing(path) as tmp, tmp.open("wb") as f:
             np.savez(f, ids=self._ids, vecs=self._vecs)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
 
 
 class FaissIndex:
@@ -125,12 +121,6 @@ class FaissIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
     def save(self, path: Path) -> None:
-        tmp = _tmp_name(path)  # unique: two processes may cache the same generation at once
-        self._faiss.write_index(self._index, str(tmp))
-        with tmp.open("rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-
-
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        # a temp file of its own: two processes may cache the same generation at once
+        with replacing(path) as tmp:
+            self._faiss.write_index(self._index, str(tmp))

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ingest.atomic import disk_full_raised, rollback
 from ingest.types import SearchFilter
 
 DB_FILE = "store.sqlite"
@@ -169,18 +170,20 @@ class Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE … COMMIT raising the generation; any exception rolls it all back.
 
-        The caller holds `lock.exclusive()` across this and the index update that follows it."""
+        The caller holds `lock.exclusive()` across this and the index update that follows it.
+        Running out of disk space raises `DiskFull` naming the file."""
         db = self.conn()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute(
-                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with disk_full_raised(self.path):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                rollback(db)  # SQLite may already have rolled back (it does on SQLITE_FULL)
+                raise
 
 
 def filter_sql(flt: SearchFilter | None, doc: str = "d") -> tuple[str, list[Any]]:

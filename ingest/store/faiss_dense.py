@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest.atomic import disk_full, sweep_temp_files
+from ingest.errors import DiskFull
 from ingest.ports import Scored
 from ingest.store.database import Database, filter_sql
 from ingest.types import SearchFilter
@@ -102,17 +104,25 @@ class FaissDenseIndex:
 
     def _save_rebuilt(self, index: VectorIndex, path: Path) -> None:
         """Keep a rebuild for the next process. It is of the caller's snapshot; should a write
-        have moved on meanwhile, the file is stale and the next write's `save` removes it."""
+        have moved on meanwhile, the file is stale and the next write's `save` removes it.
+
+        A reader that cannot write the cache (a read-only store, a full disk: FAISS reports
+        that as a RuntimeError) still answers; it just rebuilds each time."""
         try:
             index.save(path)
-        except OSError as e:  # a read-only store still answers; it just rebuilds each time
+        except (OSError, RuntimeError, DiskFull) as e:
             log.info("could not cache the vector index at %s: %s", path, e)
 
     def save(self, build: bool = True) -> None:
-        """After a write: save the index for the current generation, drop older files.
+        """After a write: save the index for the current generation, drop older files and the
+        temp files of saves that were killed.
 
         With `build` False (a delete, which needs no vectors) only an index already in memory
-        is saved; otherwise the next reader rebuilds it from SQLite and caches it."""
+        is saved; otherwise the next reader rebuilds it from SQLite and caches it.
+
+        The file is only a cache of rows already committed, so on a full disk the write that
+        called this has still happened: the `DiskFull` raised says so, and searches rebuild
+        the index from SQLite until a later save finds space."""
         with self._db.snapshot():
             gen = self._db.generation()
             target = self._root / f"vectors-{gen}.faiss"
@@ -121,7 +131,13 @@ class FaissDenseIndex:
             if index is None and build and not target.exists():
                 index = self.index()
             if index is not None and not target.exists():
-                index.save(target)
+                try:
+                    index.save(target)
+                except DiskFull as e:
+                    what = ("the documents are stored, but there is no space left to write their "
+                            f"vector index cache {target}; searches rebuild it meanwhile")  # fmt: skip
+                    raise disk_full(target, e.__cause__ or e, what) from e
         for old in self._root.glob("vectors-*.faiss"):
             if old != target:
                 old.unlink(missing_ok=True)
+        sweep_temp_files(self._root)

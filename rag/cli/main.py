@@ -6,7 +6,9 @@ Only argparse and the choice lists (rag/choices.py, typing only) are imported at
 Errors are translated here and nowhere else: the project's own errors (RagError) print one
 line and exit 2 when the caller asked for something invalid (UsageError, ConfigError) or 1
 when the operation failed; anything else is a bug, reported as an internal error (exit 1)
-rather than dressed up as a usage mistake. `-v` adds the traceback to either.
+rather than dressed up as a usage mistake — except a full disk, which is no bug whichever write
+meets it (the store's own writes raise DiskFull; this catches the rest). `-v` adds the
+traceback to either.
 """
 
 from __future__ import annotations
@@ -149,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from ingest.atomic import disk_full, out_of_space
     from ingest.errors import RagError, UsageError
     from rag.cli import commands
 
@@ -164,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # a bug: say so, rather than pass it off as the user's mistake
+        if out_of_space(e):  # no bug: a full disk under a write the store does not guard
+            _error(str(disk_full(None, e)), verbose=args.verbose)
+            return 1
         hint = "" if args.verbose else " (run with -v for the traceback)"
         _error(f"internal error: {type(e).__name__}: {e}{hint}", verbose=args.verbose)
         return 1
