@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from graph.types import Community, Entity, EntityMention, Extraction, Relation, RelationMention
-from ingest.atomic import sqlite_transaction
+from ingest.atomic import disk_full_raised, sqlite_transaction
 
 DB_FILE = "graph.sqlite"
 
@@ -85,12 +85,13 @@ class SqliteGraphStore:
 
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            root / DB_FILE, check_same_thread=False, isolation_level=None, timeout=30
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        with disk_full_raised(root / DB_FILE):  # opening writes too: the schema, WAL's -shm
+            self._db = sqlite3.connect(
+                root / DB_FILE, check_same_thread=False, isolation_level=None, timeout=30
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
         self._reading = 0  # depth of `reading()` on the connection (one transaction at a time)
 

@@ -141,11 +141,11 @@ class Bench:
     ref_graph: dict[str, Any]
 
     @classmethod
-    def prepare(cls, work: Path, corpus: Path, n_first: int = 12, n_second: int = 24) -> Bench:
+    def prepare(cls, work: Path, corpus: Path, n_first: int = 6, n_second: int = 12) -> Bench:
         """`corpus`: a dataset's corpus.jsonl (../shared/datasets/*/corpus.jsonl)."""
         first, second = work / "corpus" / "first", work / "corpus" / "second"
-        articles(first, corpus, n_first)
-        articles(second, corpus, n_second, start=n_first)
+        articles(first, corpus, n_first, per_doc=3)
+        articles(second, corpus, n_second, per_doc=3, start=n_first)
         base, reference = work / "base", work / "reference"
         proc = start_ingest(base, [first], work / "base.err")
         if proc.wait(timeout=300) != 0:
@@ -193,7 +193,11 @@ class Outcome:
         return not self.problems
 
 
-def run_trial(bench: Bench, fault: str | None, trial_dir: Path, rng: random.Random) -> Outcome:
+def run_trial(
+    bench: Bench, fault: str | None, trial_dir: Path, rng: random.Random, latest: float = 0.0
+) -> Outcome:
+    """One trial; `fault` None kills after a random delay up to `latest` seconds (default:
+    80 % of the uninterrupted run), halving it when the ingest finished before the kill."""
     trial_dir.mkdir(parents=True)
     store, log = trial_dir / "kb", trial_dir / "events.log"
     shutil.copytree(bench.base, store)
@@ -201,11 +205,15 @@ def run_trial(bench: Bench, fault: str | None, trial_dir: Path, rng: random.Rand
                         **({"spec": fault} if fault else {}))  # fmt: skip
     label = fault or ""
     if fault is None:
-        delay = rng.uniform(0.0, bench.seconds)
+        latest = latest or 0.8 * bench.seconds
+        delay = rng.uniform(0.0, latest)
         label = f"random +{delay:.2f}s"
         _wait_started(log, proc)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
+        if proc.wait(timeout=300) == 0 and latest > 0.05:  # it won the race: not a kill trial
+            shutil.rmtree(trial_dir)
+            return run_trial(bench, None, trial_dir, rng, latest / 2)
     rc = proc.wait(timeout=300)
     ev = Events.read(log)
     phase = fault.split(":")[0] if fault else ev.last_phase

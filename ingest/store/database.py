@@ -106,8 +106,9 @@ class Database:
         self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._all_lock = threading.Lock()
         self._closed = False
-        db = self.conn()
-        db.executescript(_SCHEMA)
+        with disk_full_raised(path):
+            db = self.conn()
+            db.executescript(_SCHEMA)
         columns = {r[1] for r in db.execute("PRAGMA table_info(documents)")}
         if "metadata" not in columns:  # a store made before documents had metadata
             try:
@@ -122,11 +123,13 @@ class Database:
         if db is None:
             if self._closed:
                 raise sqlite3.ProgrammingError("the store is closed")
-            db = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None, timeout=30
-            )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            # on a full disk even opening fails: WAL mode must create its -shm file
+            with disk_full_raised(self.path):
+                db = sqlite3.connect(
+                    self.path, check_same_thread=False, isolation_level=None, timeout=30
+                )
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
             self._local.db = db
             with self._all_lock:
                 # a server's short-lived threads would each leave a connection (two file
