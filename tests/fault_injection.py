@@ -70,10 +70,14 @@ class _Recorder:
         if self.fd is not None:  # one write(2) per line: a SIGKILL never leaves half of one
             os.write(self.fd, (line.replace("\n", " ") + "\n").encode())
 
-    def call(self, phase: str) -> int:
+    def enter(self, phase: str) -> None:
+        """Mark the start of a phase in the log (a random kill is put down to the last one)."""
         if phase != self.phase:
             self.phase = phase
             self.event(f"phase {phase}")
+
+    def call(self, phase: str) -> int:
+        self.enter(phase)
         self.calls[phase] += 1
         self.event(f"call {phase} {self.calls[phase]}")
         return self.calls[phase]
@@ -174,6 +178,7 @@ def install(rec: _Recorder) -> None:
 
     def graph_sync(self: Any, *args: Any, **kwargs: Any) -> Any:
         rec.in_graph = True
+        rec.enter("graph")  # extraction comes before the first graph write: it is this phase
         try:
             return sync(self, *args, **kwargs)
         finally:

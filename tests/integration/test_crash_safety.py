@@ -1,39 +1,17 @@
-"""Killing `rag ingest` with SIGKILL mid-batch leaves a consistent store; a rerun finishes it."""
+"""Killing `rag ingest` with SIGKILL mid-batch leaves a consistent store; a rerun finishes it.
+
+A kill after a delay in a long batch (1500 documents, graph off); tests/integration/test_faults.py
+kills at chosen points of every phase, with the same checks (tests/store_checks.py)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from ingest.embedding import HashingEmbedder
-from ingest.store import EmbeddedStore
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _corpus(folder: Path, seeds: Path, n: int) -> None:
-    """n small documents cut from the real seed notes."""
-    text = "".join(p.read_text("utf-8") for p in sorted(seeds.glob("*.txt")))
-    folder.mkdir(parents=True)
-    step = max(1, (len(text) - 600) // n)
-    for i in range(n):
-        (folder / f"note_{i:04d}.md").write_text(
-            f"# Note {i}\n\n{text[i * step : i * step + 600]}\n", encoding="utf-8"
-        )
-
-
-def _rag(store: Path, *args: str) -> subprocess.Popen[bytes]:
-    # the graph is not under test here and would only slow the rerun down
-    env = {**os.environ, "RAG_EMBEDDER": "hashing", "RAG_STORE": str(store), "RAG_GRAPH": "off"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "rag.cli.main", "ingest", *args],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+from tests.kill_trials import DIM, doctor, notes, start_ingest
+from tests.store_checks import answers, fingerprint, problems
 
 
 def _count_docs(store: Path) -> int:
@@ -44,44 +22,26 @@ def _count_docs(store: Path) -> int:
         return 0
 
 
-def _check_consistent(store_dir: Path) -> int:
-    emb = HashingEmbedder()
-    store = EmbeddedStore(store_dir, embedder_name=emb.name, dim=emb.dim, create=False)
-    try:
-        with sqlite3.connect(store_dir / "store.sqlite") as db:
-            bad = db.execute(
-                "SELECT d.id FROM documents d LEFT JOIN chunks c ON c.doc_id = d.id "
-                "GROUP BY d.id HAVING COUNT(c.rowid) != d.n_chunks"
-            ).fetchall()
-            assert bad == [], "documents with missing or extra chunks"
-            orphans = db.execute(
-                "SELECT COUNT(*) FROM chunks c LEFT JOIN documents d ON d.id = c.doc_id "
-                "WHERE d.id IS NULL"
-            ).fetchone()[0]
-            assert orphans == 0
-            chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-            assert db.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0] == chunks
-            unembedded = db.execute(
-                "SELECT COUNT(*) FROM chunks c LEFT JOIN embeddings e ON e.text_hash = c.text_hash "
-                "WHERE e.text_hash IS NULL"
-            ).fetchone()[0]
-            assert unembedded == 0
-        assert len(store.dense) == chunks
-        return len(store.chunks.documents())
-    finally:
-        store.close()
+def _check_consistent(store_dir: Path, killed: bool = False) -> int:
+    assert problems(store_dir, DIM) == []
+    # a kill between a commit and the cache's save leaves the previous generation's file
+    allowed = frozenset({"stale_vector_cache"} if killed else ())
+    assert doctor(store_dir, allowed, graph="off")[0] == []
+    assert answers(store_dir, DIM) == []
+    return len(fingerprint(store_dir))
 
 
 def test_kill_mid_ingest_keeps_the_previous_store(tmp_path: Path, shared_dir: Path) -> None:
     store = tmp_path / "kb"
     first, second = tmp_path / "first", tmp_path / "second"
-    _corpus(first, shared_dir / "seeds", 20)
-    _corpus(second, shared_dir / "seeds", 1500)
-    proc = _rag(store, str(first))
-    assert proc.wait(timeout=120) == 0
+    notes(first, shared_dir / "seeds", 20)
+    notes(second, shared_dir / "seeds", 1500)
+    err = tmp_path / "stderr"
+    proc = start_ingest(store, [first], err, graph="off")
+    assert proc.wait(timeout=120) == 0, err.read_text()
     assert _check_consistent(store) == 20
 
-    proc = _rag(store, str(second))
+    proc = start_ingest(store, [second], err, graph="off")
     deadline = time.time() + 120
     while _count_docs(store) < 60 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -89,13 +49,12 @@ def test_kill_mid_ingest_keeps_the_previous_store(tmp_path: Path, shared_dir: Pa
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
-    survived = _check_consistent(store)
+    survived = _check_consistent(store, killed=True)
     assert 60 <= survived < 1520
     assert _count_docs(store) == survived
 
-    proc = _rag(store, str(first), str(second))
-    _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err.decode()
-    summary = err.decode()
+    proc = start_ingest(store, [first, second], err, graph="off")
+    assert proc.wait(timeout=600) == 0, err.read_text()
+    summary = err.read_text()
     assert f"{1520 - survived} added" in summary and f"{survived} unchanged" in summary
     assert _check_consistent(store) == 1520
