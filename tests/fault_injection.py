@@ -25,6 +25,8 @@ Phases and their points (what is on disk when the process dies there):
     faiss      before             the vector cache about to be saved
                tmp                its temp file written, not yet renamed over the target
                after              saved; older generations' files not yet removed
+    atomic     tmp                any atomic file write (ingest.atomic): its temp file made,
+                                  nothing in it yet (call 1 of a new store: the manifest)
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ POINTS = {
     "index": ("before", "inside", "after"),
     "graph": ("inside", "after"),
     "faiss": ("before", "tmp", "after"),
+    "atomic": ("tmp",),  # not one of an ingest's phases: any atomic file write (the manifest…)
 }
 
 
@@ -56,7 +59,7 @@ class _Recorder:
     def __init__(self, spec: str | None, log: str | None, fill: str | None) -> None:
         self.fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT) if log else None
         self.fill_path = Path(fill) if fill else None
-        self.calls = dict.fromkeys(PHASES, 0)
+        self.calls = dict.fromkeys(POINTS, 0)
         self.phase = ""
         self.in_graph = False
         self.fault: tuple[str, int, str, str] | None = None
@@ -135,6 +138,7 @@ def install(rec: _Recorder) -> None:
     import faiss
 
     import graph.store
+    import ingest.atomic
     import ingest.pipeline
     from graph.builder import GraphBuilder
     from ingest.embedding import HashingEmbedder
@@ -143,6 +147,15 @@ def install(rec: _Recorder) -> None:
     from ingest.vector_index import FaissIndex
     from rag.engine import Engine
 
+    temp_path = ingest.atomic.temp_path
+
+    def temp_then_strike(path: Path) -> Path:
+        tmp = temp_path(path)
+        n = rec.calls["atomic"] = rec.calls["atomic"] + 1  # no phase: it happens in several
+        rec.point("atomic", n, "tmp")
+        return tmp
+
+    ingest.atomic.temp_path = temp_then_strike
     ingest.pipeline.load_document = _around(rec, "parsing", ingest.pipeline.load_document)  # type: ignore[attr-defined]
     HashingEmbedder.embed_passages = _around(rec, "embedding", HashingEmbedder.embed_passages)  # type: ignore[method-assign]
 

@@ -91,7 +91,7 @@ class Events:
 
     started: bool = False
     phases: list[str] = field(default_factory=list)
-    calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PHASES, 0))
+    calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(POINTS, 0))
     reported: dict[str, str] = field(default_factory=dict)  # doc id → source
     faults: list[str] = field(default_factory=list)
     resumable: list[str] = field(default_factory=list)  # what `rag doctor` found to resume

@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from ingest.atomic import write_json_atomic
+from ingest.atomic import sweep_temp_files, write_json_atomic
 from ingest.errors import EmbedderMismatch, StoreError, StoreNotFound
 
 SCHEMA_VERSION = 1
@@ -33,6 +33,8 @@ def check_or_create(root: Path, embedder_name: str, dim: int, create: bool) -> N
         return
     if not create:
         raise StoreNotFound(f"no store at {root}; run `rag ingest PATH --store {root}`")
+    if root.exists():  # a creation killed mid-write leaves the manifest's temp file behind
+        sweep_temp_files(root, f".{MANIFEST}.*.tmp")
     if root.exists() and any(root.iterdir()):
         raise StoreError(f"{root} is not empty and holds no store manifest")
     root.mkdir(parents=True, exist_ok=True)

@@ -3,22 +3,24 @@
 The CI subset of scripts/fault_trials.py (which runs 100 and more): 4 kills at a chosen call of
 each phase's boundary (parsing, embedding, index write, graph write, FAISS save — every point
 `tests.fault_injection` has in it) and 5 after a random delay, each checked as
-tests/kill_trials.py says. About 100 s on two busy cores: 10 s to build the bench, 3-4 s a
-trial (a `rag` process killed, the checks, the re-run in this process).
+tests/kill_trials.py says; then a kill during a new store's first write. Measured on two shared
+cores: 73 s at a load average of 5, 116 s at 8 (the bench takes 10 s to build, a trial 2-5 s:
+a `rag` process killed, the checks on a copy, the re-run in this process).
 """
 
 from __future__ import annotations
 
 import random
 import shutil
+import signal
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from tests.fault_injection import PHASES, POINTS
-from tests.kill_trials import DIM, Bench, run_trial
-from tests.store_checks import fingerprint, problems
+from tests.kill_trials import DIM, Bench, doctor, run_trial, start_ingest
+from tests.store_checks import fingerprint, leftovers, problems
 
 PER_PHASE, RANDOM_KILLS = 4, 5
 TRIALS = [
@@ -95,3 +97,16 @@ def test_the_check_finds_a_vector_cache_of_other_chunks(bench: Bench, tmp_path: 
     index.remove_ids(faiss.vector_to_array(index.id_map)[:1])
     faiss.write_index(index, str(cache))
     assert any("lacks 1 chunks" in p for p in problems(store, DIM))
+
+
+def test_a_kill_while_a_new_store_writes_its_manifest(bench: Bench, tmp_path: Path) -> None:
+    """The first write of a store: killed with only the manifest's temp file in the folder,
+    which must not make the folder look like someone else's ("not empty, no manifest")."""
+    store, err = tmp_path / "kb", tmp_path / "stderr"
+    proc = start_ingest(store, [bench.first], err, spec="atomic:1:tmp")
+    assert proc.wait(timeout=120) == -signal.SIGKILL, err.read_text()
+    assert [p.name.startswith(".manifest.json.") for p in store.iterdir()] == [True]
+    proc = start_ingest(store, [bench.first], err)
+    assert proc.wait(timeout=120) == 0, err.read_text()
+    assert fingerprint(store) == fingerprint(bench.base)
+    assert problems(store, DIM) + doctor(store)[0] + leftovers(store) == []
