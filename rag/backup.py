@@ -43,11 +43,11 @@ def backup(settings: Settings, dest: Path) -> BackupResult:
     info = snapshot(root, dest)
     copy = replace(settings, store_dir=dest)
     check = diagnose(copy)
-    graph_only = all(p.code not in STORE_CODES for p in check.problems)
+    graph_only = all(p.code not in STORE_CODES for p in check.found)
     needs_llm = settings.graph == "llm" and any(
-        p.code in ("graph_missing_docs", "graph_missing") for p in check.problems
+        p.code in ("graph_missing_docs", "graph_missing") for p in check.found
     )
-    if check.problems and graph_only and not needs_llm:
+    if check.found and graph_only and not needs_llm:
         check = repair(copy)
     return BackupResult(dest, info, check)
 

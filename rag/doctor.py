@@ -37,17 +37,23 @@ class DoctorReport:
     documents: int = 0
     chunks: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # what an interrupted (or running) ingest leaves and the next one completes: no damage
+    unfinished: list[Problem] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def found(self) -> list[Problem]:
+        return self.problems + self.unfinished
+
     def to_json(self) -> dict[str, Any]:
         return {
             "store": self.store, "ok": self.ok, "documents": self.documents,
             "chunks": self.chunks, "problems": [asdict(p) for p in self.problems],
-            "repaired": self.repaired,
+            "unfinished": [asdict(p) for p in self.unfinished], "repaired": self.repaired,
         }  # fmt: skip
 
 
@@ -105,6 +111,8 @@ def _diagnose(settings: Settings, name: str, dim: int) -> DoctorReport:
     docs, chunks = _ids(root)
     report.documents, report.chunks = len(docs), len(chunks)
     report.problems += check_graph(root, docs, chunks, maintained=settings.graph != "off")
+    report.unfinished = [p for p in report.problems if p.code in UNFINISHED]
+    report.problems = [p for p in report.problems if p.code not in UNFINISHED]
     return report
 
 
@@ -127,7 +135,7 @@ def repair(settings: Settings, embed: Callable[[], Embed] | None = None) -> Doct
 
     root = settings.store_dir
     before = diagnose(settings)
-    codes = {p.code for p in before.problems if p.repairable}
+    codes = {p.code for p in before.found if p.repairable}
     if not codes or {"sqlite_corrupt", "embedder_mismatch"} & {p.code for p in before.problems}:
         return before  # nothing to do, or nothing derived could be trusted to rebuild
     _, dim = read_embedder(root)
@@ -174,10 +182,15 @@ def _repair_graph(engine: Engine, corrupt: bool) -> list[str]:
     return done
 
 
+# A kill between an ingest's steps leaves these, and the next ingest resumes from them: documents
+# stored but not yet in the graph, a resolved graph behind its extractions, the cache file of a
+# generation before the last commit (no reader loads it). Reported, repaired, but no failure.
+UNFINISHED = frozenset({"graph_missing_docs", "graph_stale", "stale_vector_cache"})
+
 # the problems `ingest.store.doctor` finds; the rest are the graph's
 STORE_CODES = frozenset({
     "document_chunks", "orphan_chunks", "missing_vectors", "bad_vectors", "unused_vectors",
     "missing_keywords", "orphan_keywords", "keyword_index_corrupt", "stale_keywords",
-    "stale_vector_cache", "vector_cache_corrupt", "vector_cache_dim", "vector_cache_missing",
+    "stale_vector_cache", "future_vector_cache", "vector_cache_corrupt", "vector_cache_dim", "vector_cache_missing",
     "vector_cache_extra", "vector_cache_stale", "sqlite_corrupt", "embedder_mismatch",
 })  # fmt: skip

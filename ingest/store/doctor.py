@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest.atomic import disk_full, out_of_space
 from ingest.chunking import indexed_text
 from ingest.health import Problem
 from ingest.store.database import DB_FILE
@@ -59,6 +60,8 @@ def check_store(root: Path, dim: int) -> list[Problem]:
             finally:
                 db.execute("COMMIT")
     except sqlite3.DatabaseError as e:
+        if out_of_space(e, root / DB_FILE):  # SQLite could not make its side files: not damage
+            raise disk_full(root / DB_FILE, e) from e
         return [Problem("sqlite_corrupt", 1, f"{DB_FILE} cannot be read: {e}; restore a backup "
                         "(`rag restore`) or re-ingest into a new store")]  # fmt: skip
 
@@ -142,14 +145,19 @@ def _check_cache(db: sqlite3.Connection, root: Path, dim: int) -> list[Problem]:
     gen = int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
     files = cache_files(root)
     found: list[Problem] = []
-    others = [g for g in files if g != gen]
-    if others:
-        newer = sum(g > gen for g in others)
+    older = [g for g in files if g < gen]
+    newer = [g for g in files if g > gen]
+    if older:
         found.append(Problem(
-            "stale_vector_cache", len(others),
-            f"vector cache files of other generations than the store's {gen}"
-            + (f" ({newer} newer than the store: it was replaced by an older copy)" if newer else ""),
-            "removes them",
+            "stale_vector_cache", len(older),
+            f"vector cache files of generations before the store's {gen} (left by a save that "
+            "was cut short; no reader loads them)", "removes them",
+        ))  # fmt: skip
+    if newer:  # a reader would load one once the store's generation reaches it: wrong vectors
+        found.append(Problem(
+            "future_vector_cache", len(newer),
+            f"vector cache files of generations after the store's {gen} (the store was "
+            "replaced by an older copy without its cache)", "removes them",
         ))  # fmt: skip
     if gen not in files:
         return found

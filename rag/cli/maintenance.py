@@ -22,10 +22,14 @@ def _print_report(report: DoctorReport, *, repairing: bool = False) -> None:
     for line in report.repaired:
         print(f"repaired: {line}")
     print(f"store {report.store}: {report.documents} documents, {report.chunks} chunks")
-    for p in report.problems:
-        what = f"  [--repair {p.repair}]" if p.repair and not repairing else ""
-        print(f"problem {p.code}: {p.count} {p.message}{what}")
-    if report.ok:
+    for label, found in (("problem", report.problems), ("unfinished", report.unfinished)):
+        for p in found:
+            what = f"  [--repair {p.repair}]" if p.repair and not repairing else ""
+            print(f"{label} {p.code}: {p.count} {p.message}{what}")
+    if report.ok and report.unfinished:
+        print("ok: nothing is damaged; an ingest was interrupted (or is running) and left the "
+              "lines above to do: the next ingest or `rag doctor --repair` completes them")  # fmt: skip
+    elif report.ok:
         print("ok: the store, its keyword index, its vector cache and its graph agree")
     elif repairing:
         print(f"{len(report.problems)} problems are left that a repair cannot fix (see each line)")

@@ -196,3 +196,18 @@ def test_only_running_out_of_space_is_called_a_full_disk(tmp_path: Path) -> None
     assert not out_of_space(e.value, tmp_path / "db.sqlite")
     assert out_of_space(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
     assert not out_of_space(OSError(errno.EIO, os.strerror(errno.EIO)))
+
+
+def test_doctor_on_a_full_disk_says_so_rather_than_calling_the_store_corrupt(
+    disk: Path, corpus: dict[str, Path]
+) -> None:
+    store = disk / "kb"
+    shutil.copytree(corpus["base"], store)
+    for side in store.glob("*-shm"):  # closed cleanly: SQLite must make its side files again
+        side.unlink()
+    fill(disk)
+    line = _one_line_error(_rag(store, "doctor"))
+    assert "store.sqlite" in line and "corrupt" not in line
+    grow(disk)
+    proc = _rag(store, "doctor")
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -119,6 +119,10 @@ DAMAGE: dict[str, tuple[Callable[[Settings], None], dict[str, int]]] = {
         lambda s: _cache(s).rename(s.store_dir / "vectors-1.faiss"),
         {"stale_vector_cache": 1},
     ),
+    "a vector cache of a later generation": (
+        lambda s: _cache(s).rename(s.store_dir / "vectors-999.faiss"),
+        {"future_vector_cache": 1},
+    ),
     "a vector cache missing chunks": (
         lambda s: _shrink_cache(_cache(s), 5),
         {"vector_cache_missing": 5},
@@ -183,17 +187,31 @@ def test_damage_is_found_counted_and_repaired(store: Settings, damage: str) -> N
     before_top, before_docs = _top(store), _sources(store)
     harm, expected = DAMAGE[damage]
     harm(store)
-    found = {p.code: p.count for p in diagnose(store).problems}
+    found = {p.code: p.count for p in diagnose(store).found}
     for code, count in expected.items():
         assert found.get(code) == count, found
-    assert all(p.repairable for p in diagnose(store).problems if p.code in expected)
+    assert all(p.repairable for p in diagnose(store).found if p.code in expected)
 
     report = repair(store)
-    assert report.ok, report.problems
+    assert report.ok and not report.unfinished, report.found
     assert report.repaired
     assert _sources(store) == before_docs  # no document deleted
     assert _top(store) == before_top  # and retrieval is what it was
     assert diagnose(store).ok
+
+
+def test_what_an_interrupted_ingest_leaves_is_unfinished_not_damage(
+    store: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    DAMAGE["a document the graph lacks"][0](store)
+    DAMAGE["a vector cache of an older generation"][0](store)
+    report = diagnose(store)
+    assert report.ok and {p.code for p in report.unfinished} == {
+        "graph_missing_docs", "stale_vector_cache"}  # fmt: skip
+    monkeypatch.setenv("RAG_EMBEDDER", "hashing")
+    assert main(["doctor", "--store", str(store.store_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "unfinished graph_missing_docs: 1 " in out and "ok: nothing is damaged" in out
 
 
 def test_what_only_a_reingest_can_fix_is_reported_not_deleted(store: Settings) -> None:
