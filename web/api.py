@@ -51,10 +51,21 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(f"{name}={raw!r} is not a whole number") from None
+        value = _integral(raw)
+        if value is None:
+            raise BadRequest(f"{name}={raw!r} is not a whole number") from None
     if not lo <= value <= hi:
         raise InvalidValue(f"{name}={value} must be between {lo} and {hi}")
     return value
+
+
+def _integral(raw: str) -> int | None:
+    """`5.0` is a whole number too (JSON Schema's integer, as the OpenAPI document says)."""
+    try:
+        number = float(raw)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
 
 
 _KIND_NAMES: dict[type, str] = {str: "a string", int: "a whole number", dict: "an object"}
@@ -64,6 +75,8 @@ def _optional(body: dict[str, Any], name: str, kind: type) -> Any:
     value = body.get(name)
     if value is None:
         return None
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON Schema's integer: 5.0 is one, as the OpenAPI document says
     if (isinstance(value, bool) and kind is int) or not isinstance(value, kind):
         raise BadRequest(f"{name} must be {_KIND_NAMES.get(kind, kind.__name__)}")
     return value
@@ -93,6 +106,9 @@ def checked_query(engine: Engine, question: str, **options: Unpack[QueryOptions]
     k = options.get("k")
     if k is not None and k > MAX_K:
         raise InvalidValue(f"k={k} is more than {MAX_K} passages")
+    for name in ("mode", "strategy", "method"):  # the engine reads "" as its default: say null
+        if options.get(name) == "":
+            raise InvalidValue(f"{name} is empty: name one of the choices, or send null")
     try:
         return engine.query(question, **options)
     except ConfigError as e:
