@@ -48,19 +48,20 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = _integral(raw)
-        if value is None:
-            raise BadRequest(f"{name}={raw!r} is not a whole number") from None
+    value = _whole(raw)
+    if value is None:
+        raise BadRequest(f"{name}={raw!r} is not a whole number")
     if not lo <= value <= hi:
         raise InvalidValue(f"{name}={value} must be between {lo} and {hi}")
     return value
 
 
-def _integral(raw: str) -> int | None:
-    """`5.0` is a whole number too (JSON Schema's integer, as the OpenAPI document says)."""
+def _whole(raw: str) -> int | None:
+    """`5`, and `5.0` too (JSON Schema's integer, as the OpenAPI document says)."""
+    try:
+        return int(raw)
+    except ValueError:
+        pass
     try:
         number = float(raw)
     except ValueError:

@@ -59,11 +59,18 @@ def _text(content: Any, i: int) -> str:
         return ""
     if isinstance(content, str):
         return content
-    if isinstance(content, list):  # [{"type": "text", "text": …}, {"type": "image_url", …}]
-        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+    # [{"type": "text", "text": …}, {"type": "image_url", …}]: every part an object with a type
+    parts = isinstance(content, list) and all(
+        isinstance(p, dict) and isinstance(p.get("type"), str) for p in content
+    )
+    if parts:
+        texts = [p.get("text") for p in content if p["type"] == "text"]
         if all(isinstance(t, str) for t in texts):
-            return "\n".join(texts)  # type: ignore[arg-type]
-    raise BadRequest(f"messages[{i}].content must be a string or a list of content parts")
+            return "\n".join(texts)
+    raise BadRequest(
+        f"messages[{i}].content must be a string or a list of content parts"
+        ' ({"type": "text", "text": …}, or another type, which is ignored)'
+    )
 
 
 def _messages(body: dict[str, Any]) -> list[Message]:

@@ -629,7 +629,8 @@ def build(app: Flask) -> dict[str, Any]:
             )
     # this server's own requirement: one without a key takes every request as it comes
     keyed = bool(app.config.get("RAG_API_KEY"))
-    security = [{"bearerAuth": []}, {"cookieAuth": []}] if keyed else []
+    either: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"cookieAuth": []}]
+    security = either if keyed else []
     return {
         "openapi": "3.1.0",
         "info": {
