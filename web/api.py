@@ -44,8 +44,17 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
+def _arg(name: str, default: str | None = None) -> str | None:
+    """A query parameter the API takes once: given twice, which one counts would depend on
+    who reads it (a proxy may take the last), so it is a 400, not a guess."""
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(f"{name} is given {len(values)} times; give it once")
+    return values[0] if values else default
+
+
 def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
+    raw = _arg(name)
     if raw is None or raw == "":
         return default
     value = _whole(raw)
@@ -142,13 +151,13 @@ def list_documents() -> Response:
     ws = current()
     page = _int_arg("page", 1, 1, 10**6)
     per_page = _int_arg("per_page", 20, 1, MAX_PER_PAGE)
-    status = request.args.get("status") or None
+    status = _arg("status") or None
     if status is not None and status not in shapes.DOCUMENT_STATUSES:
         raise InvalidValue(
             f"status={status!r}; choose one of {', '.join(shapes.DOCUMENT_STATUSES)}"
         )
     rows = shapes.document_rows(ws)
-    if q := (request.args.get("q") or "").strip():
+    if q := (_arg("q") or "").strip():
         rows = [r for r in rows if shapes.matches(r, q)]
     if where := request.args.getlist("where"):
         flt = SearchFilter(metadata=parse_where(where))
@@ -277,7 +286,7 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 def graph_entities() -> Response:
     kg = current().knowledge_graph()
     limit = _int_arg("limit", 20, 1, 500)
-    found = kg.search(request.args.get("q", ""), limit)
+    found = kg.search(_arg("q") or "", limit)
     return jsonify({"entities": [shapes.entity_summary(kg, e) for e in found]})
 
 
@@ -318,9 +327,9 @@ def graph_subgraph() -> Response:
     kg = ws.knowledge_graph()
     depth = _int_arg("depth", 1, 0, 3)
     limit = _int_arg("limit", 150, 1, 1000)
-    seeds = [s for s in request.args.get("entities", "").split(",") if s]
+    seeds = [s for s in (_arg("entities") or "").split(",") if s]
     resolved = [e.id for s in seeds if (e := kg.find(s)) is not None]
-    chunk_ids = [c for c in request.args.get("chunks", "").split(",") if c]
+    chunk_ids = [c for c in (_arg("chunks") or "").split(",") if c]
     if chunk_ids:
         found = ws.engine.graph_store.entities_of_chunks(chunk_ids)
         resolved += [e for c in chunk_ids for e in found.get(c, [])]
@@ -334,7 +343,7 @@ def graph_subgraph() -> Response:
 @bp.get("/graph/communities")
 def graph_communities() -> Response:
     kg = current().knowledge_graph()
-    level = request.args.get("level")
+    level = _arg("level")
     comms = kg.communities
     if level not in (None, ""):
         lv = _int_arg("level", 0, 0, 100)

@@ -359,3 +359,10 @@ def test_where_is_repeated_not_comma_joined(demo_client: FlaskClient) -> None:
     resp = demo_client.get(f"{API}/documents?where=a=1&where=b=2")
     assert resp.status_code == 200
     assert demo_client.get(f"{API}/documents?where=%20=1").status_code == 400
+
+
+def test_a_parameter_given_twice_is_refused_not_guessed(demo_client: FlaskClient) -> None:
+    for url in ("/graph/subgraph?depth=1&depth=3", "/documents?status=ready&status=failed",
+                "/graph/entities?q=a&q=b", "/documents?per_page=5&per_page=500"):  # fmt: skip
+        resp = demo_client.get(API + url)
+        assert resp.status_code == 400 and "once" in resp.json["error"]["message"], url
