@@ -104,6 +104,8 @@ def _chat_request(body: dict[str, Any]) -> ChatRequest:
     if stream is not None and not isinstance(stream, bool):
         raise BadRequest("stream must be true or false")
     options = _optional(body, "stream_options", dict) or {}
+    if not isinstance(options.get("include_usage", False), bool):
+        raise BadRequest("stream_options.include_usage must be true or false")
     n = body.get("n")
     if n is not None and (isinstance(n, bool) or n != 1):  # `true == 1` in Python, not in JSON
         raise BadRequest("n must be 1: this server gives one answer per question")

@@ -347,8 +347,10 @@ def test_a_wrong_type_is_not_read_as_absent(demo_client: FlaskClient) -> None:
     for name in ("mode", "strategy", "method"):
         resp = demo_client.post(f"{API}/retrieve", json={"question": "QLoRA", name: ""})
         assert resp.status_code == 422 and name in resp.json["error"]["message"]
-    chat = {"model": "rag", "messages": [{"role": "user", "content": "QLoRA?"}], "n": True}
-    assert demo_client.post("/v1/chat/completions", json=chat).status_code == 400
+    chat = {"model": "rag", "messages": [{"role": "user", "content": "QLoRA?"}]}
+    for wrong in ({"n": True}, {"stream_options": {"include_usage": 1}},
+                  {"messages": [{"role": "user", "content": ["QLoRA?"]}]}):  # fmt: skip
+        assert demo_client.post("/v1/chat/completions", json={**chat, **wrong}).status_code == 400
 
 
 def test_where_is_repeated_not_comma_joined(demo_client: FlaskClient) -> None:
