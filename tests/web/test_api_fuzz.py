@@ -15,6 +15,7 @@ from tests.web.api_fuzz import (
     OperationReport,
     fuzz,
     make_fuzz_app,
+    multipart_as_sent_is_valid,
     query_as_sent_is_valid,
 )
 
@@ -81,7 +82,8 @@ def test_the_fuzzer_reports_a_key_that_is_not_enforced(tmp_path: Path) -> None:
 
 def test_a_query_is_judged_as_it_was_sent(tmp_path: Path) -> None:
     """The one schemathesis verdict the driver overrules ("invalid data accepted" for a query
-    that the URL made valid) is overruled only when the URL really is valid."""
+    or multipart body that serialising made valid) is overruled only when what was sent
+    really is valid."""
     app = make_fuzz_app(tmp_path)
     op = app.test_client().get(SCHEMA_PATH).json["paths"]["/api/v1/graph/subgraph"]["get"]
     base = "http://localhost/api/v1/graph/subgraph?"
@@ -92,4 +94,9 @@ def test_a_query_is_judged_as_it_was_sent(tmp_path: Path) -> None:
     assert not query_as_sent_is_valid(op, base + "depth=1&depth=2")
     retrieve = app.test_client().get(SCHEMA_PATH).json["paths"]["/api/v1/retrieve"]["post"]
     assert not query_as_sent_is_valid(retrieve, "http://localhost/api/v1/retrieve")
+    upload = app.test_client().get(SCHEMA_PATH).json["paths"]["/api/v1/documents"]["post"]
+    assert multipart_as_sent_is_valid(upload, {"file": [b"PNG"], "metadata": []})
+    assert not multipart_as_sent_is_valid(upload, {"file": [b"PNG"], "metadata": [1]})
+    assert not multipart_as_sent_is_valid(upload, {"file": [], "metadata": {"a": "b"}})
+    assert not multipart_as_sent_is_valid(retrieve, {"question": "x"})
     app.extensions["rag"].close()
