@@ -11,11 +11,21 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ingest.errors import UsageError
-from ingest.types import SearchFilter, check_metadata
+from ingest.types import MAX_METADATA_CHARS, MAX_METADATA_KEYS, SearchFilter, check_metadata
 
 FILTER_FIELDS = ("doc_ids", "path_glob", "metadata")
 
-_SCALAR = {"type": ["string", "number", "boolean"]}
+# The characters str.strip() removes, for a JSON Schema `pattern` class: a key that strips to
+# "" is refused (U+3000 is the last of them).
+SPACE_CLASS = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace())
+_SCALAR = {"type": ["string", "number", "boolean"], "maxLength": MAX_METADATA_CHARS}
+METADATA_KEY = {"type": "string", "maxLength": 100, "pattern": f"[^{SPACE_CLASS}]"}
+METADATA_SCHEMA: dict[str, Any] = {
+    "type": "object", "maxProperties": MAX_METADATA_KEYS, "propertyNames": METADATA_KEY,
+    "additionalProperties": _SCALAR,
+}  # fmt: skip
+"""What ingest.types.check_metadata keeps with a document, as JSON Schema."""
+
 FILTER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -28,6 +38,7 @@ FILTER_SCHEMA: dict[str, Any] = {
             "type": ["object", "null"],
             "description": "documents whose metadata has each key with the value, or with one "
                            "of the listed values",
+            "propertyNames": METADATA_KEY,
             "additionalProperties": {
                 "anyOf": [_SCALAR, {"type": "array", "items": _SCALAR, "minItems": 1}]
             },
@@ -88,7 +99,8 @@ def filter_from_json(raw: Any) -> SearchFilter | None:
         raise UsageError(
             f"unknown filter {sorted(unknown)[0]!r}; filters take {', '.join(FILTER_FIELDS)}"
         )
-    ids = raw.get("doc_ids") or []
+    ids = raw.get("doc_ids")
+    ids = [] if ids is None else ids  # not `or []`: `false` is a wrong type, not "no ids"
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise UsageError("filters.doc_ids must be a list of document ids")
     glob = raw.get("path_glob")

@@ -44,17 +44,38 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
+def _arg(name: str, default: str | None = None) -> str | None:
+    """A query parameter the API takes once: given twice, which one counts would depend on
+    who reads it (a proxy may take the last), so it is a 400, not a guess."""
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(f"{name} is given {len(values)} times; give it once")
+    return values[0] if values else default
+
+
 def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
+    raw = _arg(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name}={raw!r} is not a whole number") from None
+    value = _whole(raw)
+    if value is None:
+        raise BadRequest(f"{name}={raw!r} is not a whole number")
     if not lo <= value <= hi:
         raise InvalidValue(f"{name}={value} must be between {lo} and {hi}")
     return value
+
+
+def _whole(raw: str) -> int | None:
+    """`5`, and `5.0` too (JSON Schema's integer, as the OpenAPI document says)."""
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        number = float(raw)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
 
 
 _KIND_NAMES: dict[type, str] = {str: "a string", int: "a whole number", dict: "an object"}
@@ -64,6 +85,8 @@ def _optional(body: dict[str, Any], name: str, kind: type) -> Any:
     value = body.get(name)
     if value is None:
         return None
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON Schema's integer: 5.0 is one, as the OpenAPI document says
     if (isinstance(value, bool) and kind is int) or not isinstance(value, kind):
         raise BadRequest(f"{name} must be {_KIND_NAMES.get(kind, kind.__name__)}")
     return value
@@ -93,6 +116,9 @@ def checked_query(engine: Engine, question: str, **options: Unpack[QueryOptions]
     k = options.get("k")
     if k is not None and k > MAX_K:
         raise InvalidValue(f"k={k} is more than {MAX_K} passages")
+    for name in ("mode", "strategy", "method"):  # the engine reads "" as its default: say null
+        if options.get(name) == "":
+            raise InvalidValue(f"{name} is empty: name one of the choices, or send null")
     try:
         return engine.query(question, **options)
     except ConfigError as e:
@@ -125,13 +151,13 @@ def list_documents() -> Response:
     ws = current()
     page = _int_arg("page", 1, 1, 10**6)
     per_page = _int_arg("per_page", 20, 1, MAX_PER_PAGE)
-    status = request.args.get("status") or None
+    status = _arg("status") or None
     if status is not None and status not in shapes.DOCUMENT_STATUSES:
         raise InvalidValue(
             f"status={status!r}; choose one of {', '.join(shapes.DOCUMENT_STATUSES)}"
         )
     rows = shapes.document_rows(ws)
-    if q := (request.args.get("q") or "").strip():
+    if q := (_arg("q") or "").strip():
         rows = [r for r in rows if shapes.matches(r, q)]
     if where := request.args.getlist("where"):
         flt = SearchFilter(metadata=parse_where(where))
@@ -260,7 +286,7 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 def graph_entities() -> Response:
     kg = current().knowledge_graph()
     limit = _int_arg("limit", 20, 1, 500)
-    found = kg.search(request.args.get("q", ""), limit)
+    found = kg.search(_arg("q") or "", limit)
     return jsonify({"entities": [shapes.entity_summary(kg, e) for e in found]})
 
 
@@ -301,9 +327,9 @@ def graph_subgraph() -> Response:
     kg = ws.knowledge_graph()
     depth = _int_arg("depth", 1, 0, 3)
     limit = _int_arg("limit", 150, 1, 1000)
-    seeds = [s for s in request.args.get("entities", "").split(",") if s]
+    seeds = [s for s in (_arg("entities") or "").split(",") if s]
     resolved = [e.id for s in seeds if (e := kg.find(s)) is not None]
-    chunk_ids = [c for c in request.args.get("chunks", "").split(",") if c]
+    chunk_ids = [c for c in (_arg("chunks") or "").split(",") if c]
     if chunk_ids:
         found = ws.engine.graph_store.entities_of_chunks(chunk_ids)
         resolved += [e for c in chunk_ids for e in found.get(c, [])]
@@ -317,7 +343,7 @@ def graph_subgraph() -> Response:
 @bp.get("/graph/communities")
 def graph_communities() -> Response:
     kg = current().knowledge_graph()
-    level = request.args.get("level")
+    level = _arg("level")
     comms = kg.communities
     if level not in (None, ""):
         lv = _int_arg("level", 0, 0, 100)

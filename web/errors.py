@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, make_response, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
@@ -122,7 +122,10 @@ def register_error_handlers(app: Flask) -> None:
     def _rag_error(e: RagError) -> Any:
         if e.http_status >= 500:
             log.warning("%s: %s", e.code, e)
-        return _respond(e.http_status, e.code, str(e), getattr(e, "param", None))
+        resp = make_response(_respond(e.http_status, e.code, str(e), getattr(e, "param", None)))
+        if e.http_status == 401:  # RFC 9110: a 401 names the scheme that would be accepted
+            resp.headers["WWW-Authenticate"] = "Bearer"
+        return resp
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException) -> Any:

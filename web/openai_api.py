@@ -59,11 +59,18 @@ def _text(content: Any, i: int) -> str:
         return ""
     if isinstance(content, str):
         return content
-    if isinstance(content, list):  # [{"type": "text", "text": …}, {"type": "image_url", …}]
-        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+    # [{"type": "text", "text": …}, {"type": "image_url", …}]: every part an object with a type
+    parts = isinstance(content, list) and all(
+        isinstance(p, dict) and isinstance(p.get("type"), str) for p in content
+    )
+    if parts:
+        texts = [p.get("text") for p in content if p["type"] == "text"]
         if all(isinstance(t, str) for t in texts):
-            return "\n".join(texts)  # type: ignore[arg-type]
-    raise BadRequest(f"messages[{i}].content must be a string or a list of content parts")
+            return "\n".join(texts)
+    raise BadRequest(
+        f"messages[{i}].content must be a string or a list of content parts"
+        ' ({"type": "text", "text": …}, or another type, which is ignored)'
+    )
 
 
 def _messages(body: dict[str, Any]) -> list[Message]:
@@ -97,7 +104,10 @@ def _chat_request(body: dict[str, Any]) -> ChatRequest:
     if stream is not None and not isinstance(stream, bool):
         raise BadRequest("stream must be true or false")
     options = _optional(body, "stream_options", dict) or {}
-    if body.get("n") not in (None, 1):
+    if not isinstance(options.get("include_usage", False), bool):
+        raise BadRequest("stream_options.include_usage must be true or false")
+    n = body.get("n")
+    if n is not None and (isinstance(n, bool) or n != 1):  # `true == 1` in Python, not in JSON
         raise BadRequest("n must be 1: this server gives one answer per question")
     return ChatRequest(model, _messages(body), stream is True, options.get("include_usage") is True)
 

@@ -34,7 +34,7 @@ from ingest.errors import (
 from ingest.loaders import SUPPORTED_EXTENSIONS
 from rag.choices import GRAPH_STRATEGIES, MODE_NAMES, RETRIEVAL_METHODS
 from rag.choices import values as choices
-from rag.filters import FILTER_SCHEMA
+from rag.filters import FILTER_SCHEMA, METADATA_SCHEMA, SPACE_CLASS
 from rag.generation.base import GenerationError
 from rag.modes.base import MAX_K
 from rag.serving import package_version
@@ -108,6 +108,26 @@ def obj(props: dict[str, Any], *, optional: tuple[str, ...] = (), **more: Any) -
         "additionalProperties": False,
         **more,
     }
+
+
+def sse_item(events: dict[str, dict[str, Any]], description: str) -> dict[str, Any]:
+    """One server-sent event as OpenAPI 3.2 describes an item of `text/event-stream` (and as
+    schemathesis reads a 3.1 event-stream `schema`): an object of `event` (the name, or
+    `message`) and `data` (a string), here JSON of the named event's schema."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "description": description,
+        "properties": {"event": {**STR, "enum": list(events)}, "data": STR},
+        "oneOf": [
+            {"properties": {"event": {"const": name}, "data": json_text(schema)}}
+            for name, schema in events.items()
+        ],
+    }
+
+
+def json_text(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**STR, "contentMediaType": "application/json", "contentSchema": schema}
 
 
 # The schemas and operations are tables, a few lines each: kept as written.
@@ -227,8 +247,18 @@ SCHEMAS["AskRequest"] = {
 
 # --- the OpenAI-compatible /v1 (web/openai_api.py, web/openai_shapes.py) ---
 MODEL_IDS = tuple(m.id for m in openai_shapes.chat_models())
-OPENAI_PARTS = array({"type": "object", "required": ["type"], "properties": {"type": STR}},
+NOT_BLANK = {**STR, "pattern": f"[^{SPACE_CLASS}]"}
+TEXT_PART = {"properties": {"type": {"const": "text"}}}
+OPENAI_PARTS = array({"type": "object", "required": ["type"], "properties": {"type": STR},
+                      "if": TEXT_PART, "then": {"required": ["text"], "properties": {"text": STR}}},
                      description="content parts; the `text` parts are read, others ignored")
+# web/openai_api.py _messages: the question is the text of the last user message
+ASKS = {"type": "object", "required": ["role", "content"], "properties": {
+    "role": {"const": "user"},
+    "content": {"anyOf": [NOT_BLANK, {"type": "array", "contains": {
+        **TEXT_PART, "required": ["type", "text"],
+        "properties": {**TEXT_PART["properties"], "text": NOT_BLANK}}}]},
+}}
 SCHEMAS.update({
     "OpenAIError": obj({"error": obj({"message": STR, "type": STR, "code": STR,
                                       "param": nullable("string")})}),
@@ -247,9 +277,10 @@ SCHEMAS.update({
         "/api/v1/ask (the `openai` client sends them with `extra_body=`).",
         "properties": {
             "model": {**enum(MODEL_IDS), "description": "a mode, or graph:<strategy>"},
-            "messages": array(ref("ChatMessage"), minItems=1,
+            "messages": array(ref("ChatMessage"), minItems=1, contains=ASKS,
                               description="the conversation; its last user message is the "
-                              "question, earlier user messages help retrieval"),
+                              "question (it must have text), earlier user messages help "
+                              "retrieval"),
             "stream": nullable("boolean", default=False),
             "stream_options": {"type": ["object", "null"],
                                "properties": {"include_usage": BOOL}},
@@ -294,6 +325,8 @@ SCHEMAS.update({
         "distances": array(NUM),
     }),
 })
+
+OPENAI_EVENTS = {"message": {"anyOf": [ref("ChatCompletionChunk"), ref("OpenAIError")]}}
 CHAT_OK = {"200": {
     "description": "The ChatCompletion; with `stream: true`, server-sent events instead, each "
     "`data:` a ChatCompletionChunk: the role; for each passage an Open WebUI `event` "
@@ -302,9 +335,12 @@ CHAT_OK = {"200": {
     "stream began is an OpenAIError frame before `[DONE]`.",
     "content": {
         "application/json": {"schema": ref("ChatCompletion")},
-        "text/event-stream": {"schema": {**STR, "description": "data: JSON, then data: [DONE]"},
-                              "x-events": {"message": {"anyOf": [ref("ChatCompletionChunk"),
-                                                                 ref("OpenAIError")]}}},
+        "text/event-stream": {"schema": {  # data: JSON, and the last `data: [DONE]`
+            "type": "object", "required": ["event", "data"],
+            "properties": {"event": {"const": "message"}, "data": STR},
+            "if": {"properties": {"data": {"const": "[DONE]"}}},
+            "else": {"properties": {"data": json_text(OPENAI_EVENTS["message"])}},
+        }, "x-events": OPENAI_EVENTS},
     },
 }}
 # fmt: on
@@ -321,8 +357,13 @@ def ok(status: int, schema: str, description: str = "") -> dict[str, Any]:
     }
 
 
-def query_int(name: str, default: int, lo: int, hi: int, description: str) -> dict[str, Any]:
-    schema = {**INT, "minimum": lo, "maximum": hi, "default": default}
+def query_int(name: str, default: int | None, lo: int, hi: int, description: str) -> dict[str, Any]:
+    # web/api.py _int_arg: an empty value (`?page=`, what a form sends) is the default
+    schema: dict[str, Any] = {
+        "anyOf": [{**INT, "minimum": lo, "maximum": hi}, {**STR, "maxLength": 0}]
+    }
+    if default is not None:
+        schema["default"] = default
     return {"name": name, "in": "query", "schema": schema, "description": description}
 
 
@@ -341,6 +382,17 @@ def query_list(name: str, description: str) -> dict[str, Any]:
     }
 
 
+def query_repeated(name: str, description: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A parameter given once per value (`?where=a=1&where=b=2`)."""
+    schema = array(item)
+    return {"name": name, "in": "query", "style": "form", "explode": True, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+# rag.filters.parse_where splits `where` at its first "=" and wants a key that is not blank
+WHERE_ITEM = {**STR, "pattern": f"^[^=]*[^={SPACE_CLASS}][^=]*=", "examples": ["team=infra"]}
+
+
 def json_body(schema: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": ref(schema)}}}
 
@@ -352,11 +404,18 @@ UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {
                       minItems=1, description="one or more files; a filename may hold a relative "
                       "folder path (folder/sub/a.pdf), kept. Types: "
                       + ", ".join(sorted(SUPPORTED_EXTENSIONS))),
-        "metadata": {**STR, "contentMediaType": "application/json",
+        "metadata": {**METADATA_SCHEMA,
                      "description": "a JSON object of string, number or boolean values, stored "
                      "with every document of the upload and matched by filters.metadata"},
     }},
-    "encoding": {"metadata": {"contentType": "application/json"}},
+    "encoding": {
+        "file": {"headers": {"Content-Disposition": {
+            "schema": STR, "example": 'form-data; name="file"; filename="notes/setup.md"',
+            "description": "each part's filename is the document's name, with its folders; "
+            "its extension picks the loader (415 for any other); two parts of one upload "
+            "cannot have the same name (400)"}}},
+        "metadata": {"contentType": "application/json"},
+    },
 }}}
 
 SSE_EVENTS = {"sources": ref("SourcesEvent"), "token": ref("TokenEvent"), "done": ref("Answer"),
@@ -368,7 +427,7 @@ ASK_OK = {"200": {
     "data of each event is JSON; `x-events` names the schema of each.",
     "content": {
         "application/json": {"schema": ref("Answer")},
-        "text/event-stream": {"schema": {**STR, "description": "event: NAME, data: JSON"},
+        "text/event-stream": {"schema": sse_item(SSE_EVENTS, "event: NAME, data: JSON"),
                               "x-events": SSE_EVENTS},
     },
 }}
@@ -416,9 +475,11 @@ OPERATIONS: dict[str, Op] = {  # by endpoint: the view functions of web/api.py a
         (query_int("page", 1, 1, 10**6, "page number"),
          query_int("per_page", 20, 1, api.MAX_PER_PAGE, "rows per page"),
          query_str("q", "a substring of the name, source or title (case-insensitive)"),
-         query_str("status", "only rows of this status", **enum(shapes.DOCUMENT_STATUSES)),
-         query_list("where", "key=value: only rows with this metadata (repeatable: different "
-                    "keys all match, the same key any of its values)")),
+         query_str("status", "only rows of this status; empty: any",
+                   **enum((*shapes.DOCUMENT_STATUSES, ""))),
+         query_repeated("where", "key=value: only rows with this metadata (repeatable: "
+                        "different keys all match, the same key any of its values)",
+                        WHERE_ITEM)),
     ),
     "api.get_document": Op("documents", "A document, its chunks and the entities they mention",
                            ok(200, "DocumentDetail"), (DocumentNotFound, StoreNotFound)),
@@ -463,7 +524,7 @@ OPERATIONS: dict[str, Op] = {  # by endpoint: the view functions of web/api.py a
     "api.graph_communities": Op(
         "graph", "Communities of the knowledge graph", ok(200, "CommunityList"),
         (BadRequest, InvalidValue, StoreNotFound),
-        (query_int("level", 0, 0, 100, "only this level; absent: every level"),),
+        (query_int("level", None, 0, 100, "only this level; absent or empty: every level"),),
     ),
     "api.health": Op("service", "Store and model status (no API key needed)", {
         **ok(200, "Health", "Ready"), **ok(503, "Health", "Degraded: a model is not installed"),
@@ -566,6 +627,10 @@ def build(app: Flask) -> dict[str, Any]:
             paths.setdefault(openapi_path(rule), {})[method.lower()] = operation(
                 rule.endpoint, rule, op, method
             )
+    # this server's own requirement: one without a key takes every request as it comes
+    keyed = bool(app.config.get("RAG_API_KEY"))
+    either: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"cookieAuth": []}]
+    security = either if keyed else []
     return {
         "openapi": "3.1.0",
         "info": {
@@ -594,5 +659,5 @@ def build(app: Flask) -> dict[str, Any]:
                 "cookieAuth": {"type": "apiKey", "in": "cookie", "name": auth.COOKIE},
             },
         },
-        "security": [{"bearerAuth": []}, {"cookieAuth": []}],
+        "security": security,
     }

@@ -56,7 +56,8 @@ class Workspace:
         bad = [n for n in names if n.suffix.lower() not in SUPPORTED_EXTENSIONS]
         if bad:
             raise UnsupportedFormat(
-                "unsupported file type: " + ", ".join(str(b) for b in bad)
+                "unsupported file type: " + ", ".join(shown(str(b)) for b in bad[:5])
+                + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
                 + "; supported: " + ", ".join(sorted(SUPPORTED_EXTENSIONS))
             )  # fmt: skip
         if len(set(names)) != len(names):
@@ -80,7 +81,7 @@ class Workspace:
                     if e.errno not in (errno.ENAMETOOLONG, errno.EEXIST, errno.ENOTDIR):
                         raise
                     raise BadRequest(
-                        f"{rel}: cannot be stored under that name ({e.strerror})"
+                        f"{shown(str(rel))}: cannot be stored under that name ({e.strerror})"
                     ) from None
                 if staged.stat().st_size > limit:
                     raise FileTooLarge(
@@ -136,24 +137,48 @@ def current() -> Workspace:
 
 # --- names of uploaded files -------------------------------------------------------------------
 
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
+# Control characters (C0, DEL, C1), what Windows refuses in a name, and the marks that turn
+# text around or split lines when the name is shown: "\u202etxt.exe" reads "exe.txt".
+_UNSAFE = re.compile(
+    '[\x00-\x1f\x7f-\x9f<>:"|?*\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]'
+)
+# Windows opens a device, not a file, for these names with any extension ("nul.txt")
+_DEVICES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", *(f"{d}{n}" for d in ("COM", "LPT") for n in "123456789¹²³")]
+)
 
 
 def safe_relative_path(name: str) -> PurePosixPath:
     """An uploaded name ("folder/sub/a.pdf") as a relative path that stays in its folder:
-    no absolute path, no "..", no hidden or empty parts, no characters file systems refuse."""
+    no absolute path, no "..", no hidden or empty parts, no characters file systems refuse,
+    no trailing dot or space (Windows drops them), no device name (CON, nul.txt)."""
     parts: list[str] = []
     for raw in name.replace("\\", "/").split("/"):
-        part = _UNSAFE.sub("_", unicodedata.normalize("NFC", raw)).strip().lstrip(".").strip()
+        part = _UNSAFE.sub("_", unicodedata.normalize("NFC", raw)).strip().strip(".").strip()
         if part in ("", "."):
             continue
+        if part.split(".", 1)[0].rstrip().upper() in _DEVICES:
+            part = "_" + part
         parts.append(_fit(part, MAX_NAME_BYTES))
     if not parts:
-        raise BadRequest(f"{name!r} is not a usable file name")
-    return PurePosixPath(*parts)
+        raise BadRequest(f"{shown(name)} is not a usable file name")
+    path = PurePosixPath(*parts)
+    if len(path.as_posix().encode()) > MAX_PATH_BYTES:
+        raise BadRequest(
+            f"{shown(path.as_posix())} is too deep a path: at most {MAX_PATH_BYTES} bytes"
+        )
+    return path
 
 
 MAX_NAME_BYTES = 200  # file systems take 255 bytes a name; room left for a temporary suffix
+# Linux takes 4096 bytes a path; the store's own path and the staging folder need some of them
+MAX_PATH_BYTES = 1024
+
+
+def shown(name: str, limit: int = 80) -> str:
+    """A name as an error message quotes it: repr (control characters visible), cut short."""
+    text = repr(name)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _fit(part: str, limit: int) -> str:
