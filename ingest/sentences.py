@@ -63,8 +63,9 @@ def split_sentence_stream(
             yield from split_sentences(text[pos:cut])
             pos = cut
         text = text[pos:]
-        # a text searched in vain is searched again only once it has doubled: linear overall
-        need = max(look, 2 * len(text)) if len(text) >= look else look
+        # a text searched in vain is searched again only once it has doubled (linear overall),
+        # or reached the cap (what is left at the end is then under the cap too)
+        need = min(max(look, 2 * len(text)), max(look, cap))
     yield from split_sentences(text + "".join(parts))
 
 
