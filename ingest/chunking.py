@@ -9,14 +9,18 @@ header row instead, so every piece of a table can be read on its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 
 from ingest.hashing import content_id
-from ingest.sentences import split_sentences
+from ingest.sentences import SENTENCE_CAP, split_sentence_stream
 from ingest.types import Block, Chunk, ParsedDocument
 
 TokenCounter = Callable[[str], int]
+# A unit longer than this many characters per allowed token is cut even when the counter
+# says it fits: no subword tokenizer gives one token for 64 characters of text.
+MAX_CHARS_PER_TOKEN = 64
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,25 @@ def _join(units: list[_Unit]) -> str:
     return out
 
 
-def _hard_split(text: str, count: TokenCounter, max_tokens: int) -> list[str]:
-    """Halve text that is longer than a chunk on its own (a sentence with no punctuation)."""
-    if count(text) <= max_tokens or len(text) < 2:
+def _segments(text: str) -> Iterator[str]:
+    """`text` in pieces of at most SENTENCE_CAP characters, cut at a space where there is one,
+    so that halving a megabyte-long line copies a bounded amount at a time."""
+    start = 0
+    while len(text) - start > SENTENCE_CAP:
+        cut = text.rfind(" ", start + 1, start + SENTENCE_CAP)
+        cut = cut if cut > start else start + SENTENCE_CAP
+        yield text[start:cut]
+        start = cut
+    yield text[start:] if start else text
+
+
+def _hard_split(text: str, count: TokenCounter, max_tokens: int, max_chars: int) -> list[str]:
+    """Halve text that is longer than a chunk on its own (a sentence with no punctuation).
+
+    Longer than `max_chars` counts as too long too: a token counter that sees one token in a
+    run of letters without spaces would otherwise let a megabyte through as one piece.
+    """
+    if (len(text) <= max_chars and count(text) <= max_tokens) or len(text) < 2:
         return [text]
     words = text.split()  # runs of whitespace: "[4]  2021…" must not yield an empty half
     if len(words) > 1:
@@ -63,41 +83,46 @@ def _hard_split(text: str, count: TokenCounter, max_tokens: int) -> list[str]:
     else:
         mid = len(text) // 2
         left, right = text[:mid], text[mid:]
-    return _hard_split(left, count, max_tokens) + _hard_split(right, count, max_tokens)
+    return _hard_split(left, count, max_tokens, max_chars) + _hard_split(
+        right, count, max_tokens, max_chars
+    )
 
 
-def _units(block: Block, count: TokenCounter, max_tokens: int) -> list[_Unit]:
-    if block.kind in ("table", "list", "code"):
-        pieces = [line for line in block.text.split("\n") if line.strip()]
+def _units(block: Block, count: TokenCounter, cfg: ChunkingConfig) -> Iterator[_Unit]:
+    by_line = block.kind in ("table", "list", "code")
+    if by_line:
+        pieces: Iterable[str] = (line for line in block.text.split("\n") if line.strip())
     else:
-        pieces = split_sentences(block.text)
-    units: list[_Unit] = []
-    for i, piece in enumerate(pieces):
-        for j, part in enumerate(p for p in _hard_split(piece, count, max_tokens) if p.strip()):
-            first = i == 0 and j == 0
-            new_line = first or block.kind in ("table", "list", "code")
-            units.append(_Unit(part, count(part), block.kind, new_line, first))
-    return units
+        pieces = split_sentence_stream([block.text])
+    return _units_of(pieces, block.kind, by_line, count, cfg)
 
 
-def _sections(blocks: list[Block]) -> Iterator[tuple[tuple[str, ...], int | None, list[Block]]]:
-    """Consecutive non-heading blocks sharing a heading path and page."""
-    current: list[Block] = []
-    key: tuple[tuple[str, ...], int | None] | None = None
-    for block in blocks:
-        if block.kind == "heading" or not block.text.strip():
-            continue
-        k = (block.heading_path, block.page)
-        if key is not None and k != key and current:
-            yield key[0], key[1], current
-            current = []
-        key = k
-        current.append(block)
-    if current and key is not None:
-        yield key[0], key[1], current
+def _units_of(
+    pieces: Iterable[str], kind: str, by_line: bool, count: TokenCounter, cfg: ChunkingConfig
+) -> Iterator[_Unit]:
+    max_chars = cfg.max_tokens * MAX_CHARS_PER_TOKEN
+    first = True  # the first unit of the block
+    for piece in pieces:
+        for segment in _segments(piece):
+            for part in _hard_split(segment, count, cfg.max_tokens, max_chars):
+                if part.strip():
+                    yield _Unit(part, count(part), kind, first or by_line, first)
+                    first = False
 
 
-def _pack(units: list[_Unit], cfg: ChunkingConfig) -> Iterator[list[_Unit]]:
+Section = tuple[tuple[str, ...], int | None, Iterable[_Unit]]
+
+
+def _sections(
+    blocks: Iterable[Block], count: TokenCounter, cfg: ChunkingConfig
+) -> Iterator[Section]:
+    """The units of consecutive non-heading blocks sharing a heading path and page."""
+    content = (b for b in blocks if b.kind != "heading" and b.text.strip())
+    for (path, page), group in groupby(content, key=lambda b: (b.heading_path, b.page)):
+        yield path, page, (u for b in group for u in _units(b, count, cfg))
+
+
+def _pack(units: Iterable[_Unit], cfg: ChunkingConfig) -> Iterator[list[_Unit]]:
     chunk: list[_Unit] = []
     size = 0
     table_header: _Unit | None = None
@@ -142,30 +167,74 @@ def chunk_document(
     doc: ParsedDocument, doc_id: str, count: TokenCounter, cfg: ChunkingConfig | None = None
 ) -> list[Chunk]:
     """Cut a parsed document into chunks keyed by content hash, in reading order."""
+    return list(chunk_blocks(doc.title, doc.blocks, doc_id, count, cfg))
+
+
+def chunk_blocks(
+    title: str,
+    blocks: Iterable[Block],
+    doc_id: str,
+    count: TokenCounter,
+    cfg: ChunkingConfig | None = None,
+) -> Iterator[Chunk]:
+    """`chunk_document` as it goes: each chunk is given out once it is complete."""
     cfg = cfg or ChunkingConfig()
-    chunks: list[Chunk] = []
-    for path, page, blocks in _sections(doc.blocks):
-        units = [u for b in blocks for u in _units(b, count, cfg.max_tokens)]
+    return _chunks(title, _sections(blocks, count, cfg), doc_id, cfg)
+
+
+def chunk_paragraphs(
+    title: str,
+    pieces: Iterable[tuple[bool, str]],
+    doc_id: str,
+    count: TokenCounter,
+    cfg: ChunkingConfig | None = None,
+) -> Iterator[Chunk]:
+    """Chunks of a text given as (starts a paragraph, text) pieces (`TextFile.pieces`).
+
+    The same chunks `chunk_document` makes of the text's paragraph blocks, without ever
+    holding a whole paragraph: a one-line file of 200 MB is one paragraph.
+    """
+    cfg = cfg or ChunkingConfig()
+    paragraph = 0
+
+    def number(piece: tuple[bool, str]) -> int:
+        nonlocal paragraph
+        paragraph += piece[0]
+        return paragraph
+
+    units = (
+        unit
+        for _, run in groupby(pieces, key=number)
+        for unit in _units_of(
+            split_sentence_stream(text for _, text in run), "paragraph", False, count, cfg
+        )
+    )
+    return _chunks(title, [((), None, units)], doc_id, cfg)
+
+
+def _chunks(
+    title: str, sections: Iterable[Section], doc_id: str, cfg: ChunkingConfig
+) -> Iterator[Chunk]:
+    ordinal = 0
+    for path, page, units in sections:
         for packed in _pack(units, cfg):
             text = _join(packed).strip()
             if not text:
                 continue
             kinds = {u.kind for u in packed}
             kind = next(iter(kinds)) if len(kinds) == 1 else "mixed"
-            chunks.append(
-                Chunk(
-                    id=content_id(doc_id, str(len(chunks)), text),
-                    doc_id=doc_id,
-                    ordinal=len(chunks),
-                    text=text,
-                    text_hash=content_id(indexed_text(doc.title, path, text)),
-                    heading_path=path,
-                    page=page,
-                    kind=kind,
-                    n_tokens=sum(u.tokens for u in packed),
-                )
+            yield Chunk(
+                id=content_id(doc_id, str(ordinal), text),
+                doc_id=doc_id,
+                ordinal=ordinal,
+                text=text,
+                text_hash=content_id(indexed_text(title, path, text)),
+                heading_path=path,
+                page=page,
+                kind=kind,
+                n_tokens=sum(u.tokens for u in packed),
             )
-    return chunks
+            ordinal += 1
 
 
 def indexed_text(title: str, heading_path: tuple[str, ...], text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from pathlib import Path
 
 
 def normalise(text: str) -> str:
@@ -19,3 +20,12 @@ def content_id(*parts: str, length: int = 16) -> str:
 
 def file_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def file_digest_of(path: Path, block: int = 1 << 20) -> str:
+    """`file_digest` of a file's bytes, read a block at a time."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while data := fh.read(block):
+            h.update(data)
+    return h.hexdigest()

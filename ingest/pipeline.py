@@ -5,6 +5,12 @@ that fails to parse is reported and the batch goes on, while an error that is no
 file (a parser backend or model that is not installed) stops the batch with one message.
 Embedding is batched across documents (small documents would otherwise be embedded one at a
 time), then each document is written in its own transaction.
+
+A document of more than `stream_after` chunks is not held whole: its chunks are embedded and
+written a batch at a time as chunking makes them, all inside the one transaction of that
+document (`Store.write_document`), so memory stays flat however large the file while a
+killed ingest still leaves the document whole or absent. Plain text is read in a stream too
+(`ingest.loaders.text`), which is why it has its own, far higher size limit.
 """
 
 from __future__ import annotations
@@ -13,16 +19,18 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import chain, islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from ingest.chunking import ChunkingConfig, chunk_document, indexed_text
+from ingest.chunking import ChunkingConfig, chunk_blocks, chunk_paragraphs, indexed_text
 from ingest.embedding import Embedder
 from ingest.errors import DocumentError, EmptyDocument, RagError, UnsupportedFormat
 from ingest.hashing import content_id, file_digest
-from ingest.loaders import SUPPORTED_EXTENSIONS, load_document, require_parser
-from ingest.ports import Store
-from ingest.types import Block, Chunk, DocumentInfo, ParsedDocument, check_metadata
+from ingest.loaders import SUPPORTED_EXTENSIONS, load_document, open_file, require_parser
+from ingest.ports import ChunkBatch, Store
+from ingest.types import Block, Chunk, DocumentInfo, check_metadata
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,9 +43,12 @@ Status = Literal["added", "updated", "unchanged", "failed"]
 @dataclass(frozen=True)
 class IngestConfig:
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
-    max_bytes: int = 50 * 2**20
+    max_bytes: int = 50 * 2**20  # files parsed whole: PDF, Word, PowerPoint, HTML, Markdown
+    max_text_bytes: int = 2**30  # plain text, read in a stream: memory does not grow with it
     parser: str = "builtin"
     embed_batch: int = 64
+    # a document with more chunks is embedded and written as it is chunked, never held whole
+    stream_after: int = 512
     # seconds to wait for another writer (None: the store's default)
     write_wait: float | None = None
     force: bool = False  # re-read unchanged files too (a re-ingest after a parser change)
@@ -107,6 +118,7 @@ class IngestReport:
 
 
 Progress = Callable[[IngestEvent], None]
+_Prepared = TypeVar("_Prepared")
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
@@ -131,11 +143,25 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
 
 @dataclass
 class _Pending:
+    """A document chunked whole, waiting to be embedded with others and written."""
+
     source: str
     doc: DocumentInfo
     chunks: list[Chunk]
     texts: list[str]
     status: Status
+
+
+@dataclass
+class _Streamed:
+    """A document too large to hold: its first chunks, and the rest still to be made."""
+
+    source: str
+    doc: DocumentInfo
+    head: list[Chunk]
+    rest: Iterator[Chunk]
+    status: Status
+    fraction: Callable[[], float]  # how much of the input has been read
 
 
 class Ingestor:
@@ -186,27 +212,20 @@ class Ingestor:
 
         with self.store.writing(self.config.write_wait):
             for source, item, meta in items:
-                try:
-                    prepared = self._prepare(source, item, meta, stage)
-                except DocumentError as e:
-                    log.warning("%s", e)
-                    finish(FileResult(source, "failed", error=str(e)))
-                    continue
-                except RagError:  # not about this file (a missing backend, model or store):
-                    raise  # the next file would fail the same way, so stop with one message
-                except Exception as e:  # a bug on one file must not lose the rest of the batch
-                    log.exception("internal error on %s", source)
-                    name = Path(source).name
-                    finish(FileResult(source, "failed", error=f"{name}: internal error: {e!r}"))
-                    continue
+                prepared = _one_file(source, partial(self._prepare, source, item, meta, stage))
                 if isinstance(prepared, FileResult):
                     finish(prepared)
-                    continue
-                pending.append(prepared)
-                if sum(len(p.chunks) for p in pending) >= self.config.embed_batch:
+                elif isinstance(prepared, _Pending):
+                    pending.append(prepared)
+                    if sum(len(p.chunks) for p in pending) >= self.config.embed_batch:
+                        for result in self._flush(pending, stage):
+                            finish(result)
+                        pending = []
+                else:  # written now, after the documents before it, so results keep their order
                     for result in self._flush(pending, stage):
                         finish(result)
                     pending = []
+                    finish(_one_file(source, partial(self._write_streamed, prepared, stage)))
             for result in self._flush(pending, stage):
                 finish(result)
         report.seconds = time.perf_counter() - start
@@ -214,7 +233,8 @@ class Ingestor:
 
     def _prepare(
         self, source: str, item: Path | TextRecord, meta: dict[str, str], stage: _StageReport
-    ) -> _Pending | FileResult:
+    ) -> _Pending | _Streamed | FileResult:
+        opened = None
         if isinstance(item, TextRecord):
             if not item.text.strip():  # as an empty file is: a failed result, not a 0-chunk doc
                 raise EmptyDocument(f"{source}: no text")
@@ -228,7 +248,11 @@ class Ingestor:
                 )
             if not item.is_file():
                 raise DocumentError(f"{item}: no such file")
-            digest, size = _file_digest(item, self.config.max_bytes), item.stat().st_size
+            opened = open_file(
+                item, max_bytes=self.config.max_bytes, parser=self.config.parser,
+                max_text_bytes=self.config.max_text_bytes,
+            )  # fmt: skip
+            digest, size = opened.digest, opened.size
         existing = self.store.chunks.document_by_source(source)
         if (
             existing and digest and existing.content_hash == digest
@@ -238,22 +262,35 @@ class Ingestor:
         # new metadata on unchanged content re-writes the document under the same id: the
         # chunk ids, stored vectors and graph extractions all carry over
         stage(source, "parsing")
+        doc_id = content_id(source, digest)
+        count, cfg = self.embedder.count_tokens, self.config.chunking
+        fraction: Callable[[], float] = lambda: 0.0  # noqa: E731
         if isinstance(item, TextRecord):
-            parsed = ParsedDocument(source, item.title, "text", [Block("paragraph", item.text)])
-            name = source
+            name, title, fmt = source, item.title, "text"
+            chunks = chunk_blocks(title, [Block("paragraph", item.text)], doc_id, count, cfg)
+        elif opened is not None and opened.text is not None:
+            text = opened.text
+            name, title, fmt = item.name, item.stem, "txt"
+            chunks = chunk_paragraphs(title, text.pieces(), doc_id, count, cfg)
+            fraction = lambda: text.fraction_read  # noqa: E731
         else:
             parsed = load_document(item, max_bytes=self.config.max_bytes, parser=self.config.parser)
-            name = item.name
-        doc_id = content_id(source, digest)
+            name, title, fmt = item.name, parsed.title, parsed.format
+            chunks = chunk_blocks(title, parsed.blocks, doc_id, count, cfg)
         stage(source, "chunking")
-        chunks = chunk_document(parsed, doc_id, self.embedder.count_tokens, self.config.chunking)
+        head = list(islice(chunks, self.config.stream_after + 1))
+        if not head and fmt == "txt":  # what load_document says of a text with no words
+            raise EmptyDocument(f"{name}: contains no text")
         doc = DocumentInfo(
-            id=doc_id, source=source, name=name, title=parsed.title, format=parsed.format,
-            content_hash=digest, size=size, n_chunks=len(chunks), ingested_at=time.time(),
+            id=doc_id, source=source, name=name, title=title, format=fmt,
+            content_hash=digest, size=size, n_chunks=len(head), ingested_at=time.time(),
             metadata=meta,
         )  # fmt: skip
-        texts = [indexed_text(parsed.title, c.heading_path, c.text) for c in chunks]
-        return _Pending(source, doc, chunks, texts, "updated" if existing else "added")
+        status: Status = "updated" if existing else "added"
+        if len(head) > self.config.stream_after:
+            return _Streamed(source, doc, head, chunks, status, fraction)
+        texts = [indexed_text(title, c.heading_path, c.text) for c in head]
+        return _Pending(source, doc, head, texts, status)
 
     def _flush(self, pending: list[_Pending], stage: _StageReport) -> Iterator[FileResult]:
         """Embed what the pending documents lack, then write each in its own transaction."""
@@ -281,8 +318,65 @@ class Ingestor:
             self.store.put_document(p.doc, p.chunks, p.texts, mine)
             yield FileResult(p.source, p.status, p.doc.id, len(p.chunks))
 
+    def _write_streamed(self, s: _Streamed, stage: _StageReport) -> FileResult:
+        """Chunk, embed and write the document a batch at a time, in one store write."""
+        doc = self.store.write_document(s.doc, self._batches(s, stage))
+        return FileResult(s.source, s.status, doc.id, doc.n_chunks)
+
+    def _batches(self, s: _Streamed, stage: _StageReport) -> Iterator[ChunkBatch]:
+        """Batches of `embed_batch` chunks with the vectors the store lacks.
+
+        Texts are embedded in runs of exactly `embed_batch`, the last run taking the remainder
+        (as `_parts` does), so every run an embedder sees is as large as a batch. A text is
+        looked up when its chunk is read: one written by an earlier batch of this document is
+        in the store by then (the write is ours, though not committed), so it is embedded once.
+        """
+        size = self.config.embed_batch
+        todo: dict[str, str] = {}  # text hash → indexed text, still to embed
+        for part in _batched(chain(s.head, s.rest), size):
+            texts = [indexed_text(s.doc.title, c.heading_path, c.text) for c in part]
+            fresh = {
+                c.text_hash: t for c, t in zip(part, texts, strict=True) if c.text_hash not in todo
+            }
+            todo.update((h, fresh[h]) for h in sorted(self.store.chunks.missing_vectors(fresh)))
+            vectors: dict[str, np.ndarray] = {}
+            while len(todo) >= 2 * size:
+                run = list(islice(todo, size))
+                vectors.update(self._embed(run, [todo.pop(h) for h in run]))
+            stage(s.source, "embedding", s.fraction())
+            yield ChunkBatch(part, texts, vectors)
+        if todo:
+            yield ChunkBatch(vectors=self._embed(list(todo), list(todo.values())))
+
+    def _embed(self, hashes: list[str], texts: list[str]) -> dict[str, np.ndarray]:
+        return dict(zip(hashes, self.embedder.embed_passages(texts), strict=True))
+
 
 _StageReport = Callable[..., None]  # (source, stage, fraction=0.0)
+
+
+def _one_file(source: str, work: Callable[[], _Prepared]) -> _Prepared | FileResult:
+    """Run the work on one file; a failure that is about this file is its failed result.
+
+    An error that is not about the file (a missing backend, model or store) is raised: the
+    next file would fail the same way, so the batch stops with one message."""
+    try:
+        return work()
+    except DocumentError as e:
+        log.warning("%s", e)
+        return FileResult(source, "failed", error=str(e))
+    except RagError:
+        raise
+    except Exception as e:  # a bug on one file must not lose the rest of the batch
+        log.exception("internal error on %s", source)
+        name = Path(source).name
+        return FileResult(source, "failed", error=f"{name}: internal error: {e!r}")
+
+
+def _batched(items: Iterable[Chunk], size: int) -> Iterator[list[Chunk]]:
+    it = iter(items)
+    while part := list(islice(it, size)):
+        yield part
 
 
 def _parts(items: list[str], size: int) -> list[list[str]]:
@@ -294,10 +388,3 @@ def _parts(items: list[str], size: int) -> list[list[str]]:
     if len(runs[-1]) < size:
         runs[-2].extend(runs.pop())
     return runs
-
-
-def _file_digest(path: Path, max_bytes: int) -> str:
-    """sha256 of the file's bytes; oversized files are left to the loader to reject."""
-    if path.stat().st_size > max_bytes:
-        return ""
-    return file_digest(path.read_bytes())

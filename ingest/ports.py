@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -27,6 +27,17 @@ Scored = tuple[str, float]
 class StoreCounts:
     documents: int
     chunks: int
+
+
+@dataclass(frozen=True)
+class ChunkBatch:
+    """Part of a document on its way into the store (`Store.write_document`): chunks in reading
+    order, their indexed texts, and vectors the store lacks, by text hash (for these chunks or
+    for chunks of an earlier batch of the same document)."""
+
+    chunks: Sequence[Chunk] = ()
+    texts: Sequence[str] = ()
+    vectors: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 class ChunkStore(Protocol):
@@ -122,6 +133,13 @@ class Store(Protocol):
         """Add a document, replacing any with the same source. `texts` are the chunks' indexed
         texts (title, headings, body) for the keyword index; `vectors` maps text hashes to the
         embeddings the store lacks (`missing_vectors`)."""
+        ...
+
+    def write_document(self, doc: DocumentInfo, batches: Iterable[ChunkBatch]) -> DocumentInfo:
+        """`put_document` for a document too large to hold: its chunks come in batches, which
+        the store reads inside the one write, so an error raised while making a batch (a file
+        found corrupt halfway, a cancelled job, a killed process) leaves no part of it and any
+        earlier version of it whole. Returns the document as written, `n_chunks` counted."""
         ...
 
     def delete_document(self, doc_id: str) -> None:

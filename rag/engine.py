@@ -253,6 +253,7 @@ class Engine:
         return IngestConfig(
             chunking=ChunkingConfig(s.chunk_tokens, s.chunk_overlap),
             max_bytes=int(s.max_file_mb * 2**20),
+            max_text_bytes=int(s.max_text_mb * 2**20),
             parser=s.parser,
             write_wait=s.write_wait,
         )

@@ -97,7 +97,8 @@ class Settings:
     # ingestion
     chunk_tokens: int = 256
     chunk_overlap: int = 32
-    max_file_mb: float = 50.0
+    max_file_mb: float = 50.0  # files parsed whole: PDF, Word, PowerPoint, HTML, Markdown
+    max_text_mb: float = 1024.0  # plain .txt, read in a stream: memory does not grow with it
     parser: ParserName = "builtin"  # "unstructured" is an optional extra
     # knowledge graph
     graph: GraphMode = "fast"
@@ -192,7 +193,7 @@ def _check(s: Settings) -> None:
     for name, least in _AT_LEAST.items():
         if getattr(s, name) < least:
             raise _bad(name, getattr(s, name), f"must be at least {least}")
-    positive = ("max_file_mb", "max_upload_mb")
+    positive = ("max_file_mb", "max_text_mb", "max_upload_mb")
     for name in (*positive, "temperature", "bm25_weight", "write_wait"):
         value = getattr(s, name)
         if not math.isfinite(value) or value < 0 or (name in positive and value == 0):

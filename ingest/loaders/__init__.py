@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.errors import (
     CorruptDocument,
@@ -19,7 +23,11 @@ from ingest.errors import (
     RagError,
     UnsupportedFormat,
 )
+from ingest.hashing import file_digest_of
 from ingest.types import ParsedDocument
+
+if TYPE_CHECKING:
+    from ingest.loaders.text import TextFile
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,8 @@ _LOADERS = {
     ".txt": ("text", "load_text", "a text file"),
 }
 SUPPORTED_EXTENSIONS = frozenset(_LOADERS)
+# Read in a stream, so held to IngestConfig.max_text_bytes rather than max_bytes.
+STREAMED_EXTENSIONS = frozenset({".txt"})
 PARSERS = ("builtin", "unstructured")
 
 
@@ -47,9 +57,50 @@ def load_document(
     EncryptedDocument, CorruptDocument) for a bad file, MissingDependency when the
     "unstructured" parser is asked for but not installed, and ValueError for an unknown parser.
     """
+    path = Path(path)
+    extension = _check(path, max_bytes, parser)
+    document = _parse(path, extension, parser)
+    if not any(block.text.strip() for block in document.blocks):
+        hint = " (a scanned PDF needs OCR first)" if extension == ".pdf" else ""
+        raise EmptyDocument(f"{path.name}: contains no text{hint}")
+    return document
+
+
+@dataclass(frozen=True)
+class OpenedFile:
+    """A file that passed the checks every format shares, with the sha256 of its bytes."""
+
+    path: Path
+    digest: str
+    size: int
+    text: TextFile | None  # plain text, read as a stream; None: `load_document` parses it whole
+
+
+def open_file(
+    path: Path, *, max_bytes: int, max_text_bytes: int, parser: str = "builtin"
+) -> OpenedFile:
+    """Check a file as `load_document` would and hash it, never holding it whole in memory.
+
+    Plain text (with the built-in parser) streams, so it is held to `max_text_bytes`; every
+    other format is parsed whole, and held to `max_bytes`. Raises what `load_document` does.
+    """
+    path = Path(path)
+    streamed = parser == "builtin" and path.suffix.lower() in STREAMED_EXTENSIONS
+    extension = _check(path, max_text_bytes if streamed else max_bytes, parser)
+    label = _LOADERS[extension][2]
+    with _reading(path, label):
+        if streamed:
+            from ingest.loaders.text import TextFile
+
+            text = TextFile.open(path)
+            return OpenedFile(path, text.digest, text.size, text)
+        return OpenedFile(path, file_digest_of(path), path.stat().st_size, None)
+
+
+def _check(path: Path, max_bytes: int, parser: str) -> str:
+    """The checks before parsing; returns the file's lower-cased extension."""
     if parser not in PARSERS:
         raise ValueError(f"unknown parser {parser!r}; choose one of {', '.join(PARSERS)}")
-    path = Path(path)
     name = path.name
     if not path.exists():
         raise DocumentError(f"{name}: file not found")
@@ -67,11 +118,7 @@ def load_document(
         )
     if size == 0:
         raise EmptyDocument(f"{name}: file is empty (0 bytes)")
-    document = _parse(path, extension, parser)
-    if not any(block.text.strip() for block in document.blocks):
-        hint = " (a scanned PDF needs OCR first)" if extension == ".pdf" else ""
-        raise EmptyDocument(f"{name}: contains no text{hint}")
-    return document
+    return extension
 
 
 def require_parser(parser: str) -> None:
@@ -89,15 +136,27 @@ def _parse(path: Path, extension: str, parser: str) -> ParsedDocument:
     module_name, function, label = _LOADERS[extension]
     if parser == "unstructured":
         module_name, function = "unstructured_backend", "load_with_unstructured"
-    try:
+    with _reading(path, label):
         module = importlib.import_module(f"{__name__}.{module_name}")
         document: ParsedDocument = getattr(module, function)(path)
+    return document
+
+
+@contextmanager
+def _reading(path: Path, label: str) -> Iterator[None]:
+    """Our own errors pass; an OSError is a file that cannot be read; anything else a parser
+    raised means the file is damaged (or the parser has a bug, which the log shows)."""
+    try:
+        yield
     except RagError:
         raise
     except OSError as exc:
         raise DocumentError(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
+    except RecursionError as exc:
+        raise CorruptDocument(f"{path.name}: is nested too deeply to be read as {label}") from exc
+    except MemoryError as exc:
+        raise CorruptDocument(f"{path.name}: needs more memory than there is to read") from exc
     except Exception as exc:
         log.debug("parser failed on %s", path, exc_info=True)
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise CorruptDocument(f"{path.name}: could not be read as {label}: {reason}") from exc
-    return document

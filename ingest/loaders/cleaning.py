@@ -29,9 +29,14 @@ def normalize_unicode(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def collapse_spaces(text: str) -> str:
+    """Runs of spaces, tabs, no-break spaces and form feeds become one space."""
+    return _SPACES.sub(" ", text)
+
+
 def clean_text(text: str) -> str:
     """Normalise Unicode, collapse spaces and tabs, strip each line, keep paragraph breaks."""
-    lines = (_SPACES.sub(" ", line).strip() for line in normalize_unicode(text).split("\n"))
+    lines = (collapse_spaces(line).strip() for line in normalize_unicode(text).split("\n"))
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
 
 

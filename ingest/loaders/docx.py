@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,12 +22,22 @@ _HEADING_STYLE = re.compile(r"(?:heading|标题)\s*(\d)", re.IGNORECASE)
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
+# python-docx and python-pptx read every part of the package into memory, unpacked, and parse
+# its XML whole: a zip bomb (2 GB of zeros is 2 MB deflated) would take that and more. Each
+# member's declared size bounds what zipfile unpacks (a member that lies fails its CRC), so the
+# sizes in the central directory are checked first. A 50 MB Word file of text unpacks to
+# about 500 MB of XML; real ones, pictures included, stay far below.
+MAX_UNPACKED = 512 * 2**20
+
+
 def check_office_container(path: Path, kind: str) -> None:
-    """Explain files the zip-based parsers would only call "not a zip file".
+    """Explain files the zip-based parsers would only call "not a zip file", and refuse
+    packages that unpack to more than MAX_UNPACKED bytes.
 
     Office writes password-protected .docx/.pptx, and old .doc/.ppt, as OLE compound files.
     """
     if zipfile.is_zipfile(path):
+        _check_members(path, kind)
         return
     with path.open("rb") as fh:
         head = fh.read(8)
@@ -35,6 +46,27 @@ def check_office_container(path: Path, kind: str) -> None:
             raise EncryptedDocument(f"{path.name}: is password-protected; remove the password")
         raise UnsupportedFormat(f"{path.name}: is an old binary Office file; save it as {kind}")
     raise CorruptDocument(f"{path.name}: is damaged or not a {kind} file (not a valid zip archive)")
+
+
+def _check_members(path: Path, kind: str) -> None:
+    """Sizes first (cheap), then every member unpacked once in small reads against its CRC:
+    a damaged member is named here rather than surfacing as a seek error inside the parser."""
+    name = path.name
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+            if unpacked > MAX_UNPACKED:
+                raise CorruptDocument(
+                    f"{name}: unpacks to {unpacked / 2**20:,.0f} MB, over the "
+                    f"{MAX_UNPACKED >> 20} MB a {kind} file may hold (a zip bomb?)"
+                )
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
+        raise CorruptDocument(f"{name}: is damaged or not a {kind} file ({exc})") from exc
+    except OSError as exc:  # a seek past the end or before the start: offsets that lie
+        raise CorruptDocument(f"{name}: is damaged or not a {kind} file ({exc})") from exc
+    if bad is not None:
+        raise CorruptDocument(f"{name}: is damaged: its part {bad} fails its checksum")
 
 
 def load_docx(path: Path) -> ParsedDocument:

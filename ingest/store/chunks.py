@@ -112,17 +112,10 @@ class SqliteChunkStore:
         return row[0] if row else None
 
     @staticmethod
-    def insert(
-        db: sqlite3.Connection,
-        doc: DocumentInfo,
-        chunks: Sequence[Chunk],
-        vectors: Mapping[str, np.ndarray],
+    def insert_chunks(
+        db: sqlite3.Connection, chunks: Sequence[Chunk], vectors: Mapping[str, np.ndarray]
     ) -> list[int]:
-        """Write the document, its chunks and new vectors; returns the chunks' rowids."""
-        db.execute(f"INSERT INTO documents({DOC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)", (
-            doc.id, doc.source, doc.name, doc.title, doc.format, doc.content_hash,
-            doc.size, doc.n_chunks, doc.ingested_at,
-            json.dumps(dict(doc.metadata), ensure_ascii=False, sort_keys=True)))  # fmt: skip
+        """Write chunks and new vectors; returns the chunks' rowids."""
         db.executemany(
             "INSERT OR IGNORE INTO embeddings VALUES (?, ?)",
             [(h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()],
@@ -136,6 +129,14 @@ class SqliteChunkStore:
             )  # fmt: skip
             rowids.append(int(cur.lastrowid or 0))
         return rowids
+
+    @staticmethod
+    def insert_document(db: sqlite3.Connection, doc: DocumentInfo) -> None:
+        """Write the document's row: last, once its chunks are in and counted."""
+        db.execute(f"INSERT INTO documents({DOC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)", (
+            doc.id, doc.source, doc.name, doc.title, doc.format, doc.content_hash,
+            doc.size, doc.n_chunks, doc.ingested_at,
+            json.dumps(dict(doc.metadata), ensure_ascii=False, sort_keys=True)))  # fmt: skip
 
     @staticmethod
     def delete(db: sqlite3.Connection, doc_id: str) -> list[int]:

@@ -3,7 +3,8 @@ index), a FAISS cache of the vectors, and a manifest naming the embedder.
 
 Consistency comes from SQLite: each document is written or deleted in one transaction that
 covers its rows, its vectors and its keyword entries, so a process killed mid-ingest leaves
-every earlier document whole and no later one half-written. The FAISS file is a cache named by
+every earlier document whole and no later one half-written. A large document is one
+transaction too, however many batches its chunks come in (`write_document`). The FAISS file is a cache named by
 the store's generation counter; a reader whose cache is stale rebuilds it in memory.
 """
 
@@ -11,14 +12,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock, Timeout
 
 from ingest.errors import DocumentNotFound, StoreLocked
+from ingest.ports import ChunkBatch
 from ingest.store.chunks import SqliteChunkStore
 from ingest.store.database import DB_FILE, Database
 from ingest.store.faiss_dense import FaissDenseIndex
@@ -109,18 +112,36 @@ class EmbeddedStore:
         texts: Sequence[str],
         vectors: Mapping[str, np.ndarray],
     ) -> None:
-        if len(texts) != len(chunks):
-            raise ValueError(f"{len(chunks)} chunks but {len(texts)} indexed texts")
-        with self._db.lock.exclusive():
+        self.write_document(doc, [ChunkBatch(chunks, texts, vectors)])
+
+    def write_document(self, doc: DocumentInfo, batches: Iterable[ChunkBatch]) -> DocumentInfo:
+        """One SQLite transaction from the first batch to the document row, which goes in last.
+
+        The batches are made (parsed, embedded) while the transaction is open, which can take
+        minutes for a large file, so readers are not held off meanwhile: they read the last
+        commit on their own connections (WAL), with the vector cache of that commit. Only the
+        commit and the cache update that follows it hold them off, as every write does."""
+        added: list[int] = []
+        with ExitStack() as readers_held:
             with self._db.transaction() as db:
                 gen = self._db.generation()  # inside: no other process commits until we do
                 old = SqliteChunkStore.source_doc(db, doc.source)
                 removed = self._delete(db, old) if old else []
-                added = SqliteChunkStore.insert(db, doc, chunks, vectors)
-                Fts5KeywordIndex.add(db, added, texts)
+                for batch in batches:
+                    if len(batch.texts) != len(batch.chunks):
+                        raise ValueError(
+                            f"{len(batch.chunks)} chunks but {len(batch.texts)} indexed texts"
+                        )
+                    rowids = SqliteChunkStore.insert_chunks(db, batch.chunks, batch.vectors)
+                    Fts5KeywordIndex.add(db, rowids, batch.texts)
+                    added += rowids
+                written = replace(doc, n_chunks=len(added))
+                SqliteChunkStore.insert_document(db, written)
                 SqliteChunkStore.gc_embeddings(db)
+                readers_held.enter_context(self._db.lock.exclusive())  # released after follow
             self._dense.follow(gen, removed, added)
             self._added_vectors = self._added_vectors or bool(added)
+        return written
 
     def delete_document(self, doc_id: str) -> None:
         with self._db.lock.exclusive():

@@ -12,13 +12,13 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ingest.errors import DocumentNotFound, StoreLocked
 from ingest.keywords import keyword_tokens
-from ingest.ports import Scored, StoreCounts
+from ingest.ports import ChunkBatch, Scored, StoreCounts
 from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter, match_documents
 
 _K1, _B = 1.2, 0.75
@@ -175,20 +175,33 @@ class MemoryStore:
         texts: Sequence[str],
         vectors: Mapping[str, np.ndarray],
     ) -> None:
-        if len(texts) != len(chunks):
-            raise ValueError(f"{len(chunks)} chunks but {len(texts)} indexed texts")
-        tokens = {c.id: keyword_tokens(t) for c, t in zip(chunks, texts, strict=True)}
+        self.write_document(doc, [ChunkBatch(chunks, texts, vectors)])
+
+    def write_document(self, doc: DocumentInfo, batches: Iterable[ChunkBatch]) -> DocumentInfo:
+        chunks: list[Chunk] = []
+        tokens: dict[str, list[str]] = {}
+        vectors: dict[str, np.ndarray] = {}
+        for batch in batches:  # all read before anything changes: a failing batch changes nothing
+            if len(batch.texts) != len(batch.chunks):
+                raise ValueError(f"{len(batch.chunks)} chunks but {len(batch.texts)} indexed texts")
+            chunks += batch.chunks
+            tokens.update(
+                {c.id: keyword_tokens(t) for c, t in zip(batch.chunks, batch.texts, strict=True)}
+            )
+            vectors.update({h: np.asarray(v, np.float32) for h, v in batch.vectors.items()})
+        written = replace(doc, n_chunks=len(chunks))
         with self._lock:
             old = self._chunks.document_by_source(doc.source)
             if old is not None:
                 self._drop(old.id)
-            self._state.docs[doc.id] = doc
-            self._state.vectors.update({h: np.asarray(v, np.float32) for h, v in vectors.items()})
+            self._state.docs[doc.id] = written
+            self._state.vectors.update(vectors)
             for c in chunks:
                 self._state.chunks[c.id] = c
             self._state.tokens.update(tokens)
             self._gc()
             self._state.generation += 1
+        return written
 
     def delete_document(self, doc_id: str) -> None:
         with self._lock:
