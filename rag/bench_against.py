@@ -20,6 +20,7 @@ What each side does, so the reader knows which costs compare:
 
 from __future__ import annotations
 
+import importlib
 import resource
 import shutil
 import statistics
@@ -119,7 +120,7 @@ class TimedEmbedder:
 def llamaindex_side() -> ModuleType:
     """rag.bench_llamaindex, or one MissingDependency naming the extra to install."""
     try:
-        from rag import bench_llamaindex
+        return importlib.import_module("rag.bench_llamaindex")
     except ModuleNotFoundError as e:  # only a missing llama_index; a broken install stays visible
         if not (e.name or "").startswith("llama_index"):
             raise
@@ -127,7 +128,6 @@ def llamaindex_side() -> ModuleType:
             f"`rag bench --against llamaindex` needs llama-index-core, which is not installed: "
             f"run `{INSTALL}` in the project directory"
         ) from e
-    return bench_llamaindex
 
 
 def dir_bytes(folder: Path) -> int:
