@@ -21,6 +21,7 @@ What each side does, so the reader knows which costs compare:
 from __future__ import annotations
 
 import importlib
+import os
 import resource
 import shutil
 import statistics
@@ -216,6 +217,7 @@ def run_against(
     if against not in AGAINST:
         raise UsageError(f"--against {against!r}: choose one of {', '.join(AGAINST)}")
     li = llamaindex_side()  # before any work: a missing extra fails in a blink
+    load_before = os.getloadavg()[0]
     records, rows = load_corpora(folders)
     rows = rows[:limit] if limit else rows
     if not rows:
@@ -303,6 +305,8 @@ def run_against(
         "llamaindex": llama,
         "ratios": ratios,
         "peak_rss_mb": peak_rss_mb(),
+        # other work on the machine slows both sides: the 1-minute load average before and after
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }  # fmt: skip
 
 
@@ -324,7 +328,6 @@ def format_against(r: dict[str, Any]) -> str:
         lines.append(f"{name:18} {s['p50_ms']:8} {s['p95_ms']:8} {s['p99_ms']:8} "
                      f"{s['search_p50_ms']:10} {s['recall@5']!s:>6}")  # fmt: skip
     lines.append("ours / LlamaIndex: " + ", ".join(f"{k} {v}" for k, v in r["ratios"].items()))
-    lines.append(
-        f"dense top-5 agreement {r['dense_top5_agreement']}; peak RSS {r['peak_rss_mb']} MB"
-    )
+    lines.append(f"dense top-5 agreement {r['dense_top5_agreement']}; peak RSS "
+                 f"{r['peak_rss_mb']} MB; load average {r['load_average']}")  # fmt: skip
     return "\n".join(lines)
