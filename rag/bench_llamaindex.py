@@ -18,7 +18,7 @@ from llama_index.core.schema import TextNode
 from pydantic import PrivateAttr
 
 from ingest.embedding import Embedder
-from rag.bench_against import BenchChunk, Ranked
+from rag.bench_measure import BenchChunk, Ranked
 
 VERSION = str(llama_index.core.__version__)
 PASSAGE = "passage"  # node metadata: the dataset passage a chunk came from
