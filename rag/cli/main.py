@@ -140,8 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--graph", choices=GRAPH_MODES, default="off",
                        help="also build the knowledge graph and time it")  # fmt: skip
     bench.add_argument("--against", choices=["llamaindex"],
-                       help="also run a plain LlamaIndex VectorStoreIndex on the same chunks and "
-                       "embedder, and compare (needs the llamaindex extra)")  # fmt: skip
+                       help="compare with a plain LlamaIndex VectorStoreIndex on the same chunks "
+                       "and embedder, ingesting into a fresh store (needs the llamaindex extra)")  # fmt: skip
     bench.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
     bench.add_argument("--json", action="store_true")
     return p
