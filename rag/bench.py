@@ -22,24 +22,45 @@ from rag.retrieval import METHODS
 from rag.settings import Settings
 
 
-def _percentile(xs: list[float], p: float) -> float:
+def percentile(xs: list[float], p: float) -> float:
+    """The nearest-rank `p` quantile (0 < p < 1) of `xs`, rounded to 2 decimals."""
     return round(sorted(xs)[min(len(xs) - 1, int(p * len(xs)))], 2)
 
 
-def run_bench(
-    folders: list[Path], settings: Settings, *, store: Path | None = None, progress: bool = True
-) -> dict[str, Any]:
-    """Ingest the corpora, time retrieval; with settings.graph fast|llm, also the graph build."""
+def load_corpora(folders: list[Path]) -> tuple[list[TextRecord], list[dict[str, Any]]]:
+    """The passages and questions of every dataset folder, in order.
+
+    Passage ids are unique only within a dataset, so with several folders each key (and each
+    question's supporting ids) gets the folder's name in front; one dataset keeps `rag eval`'s
+    keys, so `--store` can point at its cached store."""
     records: list[TextRecord] = []
-    questions: list[str] = []
-    h = hashlib.sha256(f"{settings.embedder}|{settings.chunk_tokens}".encode())
+    questions: list[dict[str, Any]] = []
     for folder in folders:
         recs, qs = load_dataset(folder)
-        # passage ids are unique only within a dataset; one dataset keeps `rag eval`'s keys, so
-        # `--store` can point at its cached store
         prefix = f"{folder.name}/" if len(folders) > 1 else ""
         records += [TextRecord(prefix + r.key, r.title, r.text) for r in recs]
-        questions += [str(q["question"]) for q in qs]
+        questions += [
+            {**q, "supporting_ids": [prefix + str(g) for g in q.get("supporting_ids", [])]}
+            for q in qs
+        ]
+    return records, questions
+
+
+def run_bench(
+    folders: list[Path],
+    settings: Settings,
+    *,
+    store: Path | None = None,
+    progress: bool = True,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Ingest the corpora, time retrieval (on the first `limit` questions, default all); with
+    settings.graph fast|llm, also the graph build."""
+    records, rows = load_corpora(folders)
+    rows = rows[:limit] if limit else rows
+    questions = [str(q["question"]) for q in rows]
+    h = hashlib.sha256(f"{settings.embedder}|{settings.chunk_tokens}".encode())
+    for folder in folders:
         h.update((folder / "corpus.jsonl").read_bytes())
     store = store or settings.cache_dir / "bench" / h.hexdigest()[:12]
     engine = Engine(settings.with_(store_dir=store, graph="off"))
@@ -54,8 +75,8 @@ def run_bench(
             engine.retrieve(q, k=settings.top_k, method=method)
             times.append((time.perf_counter() - t0) * 1000)
         latency[method] = {
-            "p50_ms": _percentile(times, 0.5),
-            "p95_ms": _percentile(times, 0.95),
+            "p50_ms": percentile(times, 0.5),
+            "p95_ms": percentile(times, 0.95),
             "mean_ms": round(statistics.fmean(times), 2),
         }
     written = report.chunks_written

@@ -218,9 +218,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
         args, chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_tokens // 8, graph=args.graph
     )
     store = Path(args.store) if args.store else None
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {args.limit}")
+    if args.against:
+        from rag.bench_against import format_against, run_against
+
+        if args.graph != "off":
+            raise UsageError("--graph and --against do not go together: --against times retrieval")
+        compared = run_against([Path(d) for d in args.datasets], settings, args.against,
+                               store=store, limit=args.limit, progress=not args.json)  # fmt: skip
+        print(json.dumps(compared, ensure_ascii=False, indent=2) if args.json
+              else format_against(compared))  # fmt: skip
+        return 0
     result = run_bench(
-        [Path(d) for d in args.datasets], settings, store=store, progress=not args.json
-    )
+        [Path(d) for d in args.datasets], settings, store=store, progress=not args.json,
+        limit=args.limit,
+    )  # fmt: skip
     if args.json:
         _print_json(result)
         return 0

@@ -155,6 +155,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--chunk-tokens", type=int, default=64, help="small chunks → more of them")
     bench.add_argument("--graph", choices=GRAPH_MODES, default="off",
                        help="also build the knowledge graph and time it")  # fmt: skip
+    bench.add_argument("--against", choices=["llamaindex"],
+                       help="compare with a plain LlamaIndex VectorStoreIndex on the same chunks "
+                       "and embedder, ingesting into a fresh store (needs the llamaindex extra)")  # fmt: skip
+    bench.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
     bench.add_argument("--json", action="store_true")
     return p
 
