@@ -66,6 +66,12 @@ class NumpyIndex:
         order = np.argsort(-scores, kind="stable")[:k]
         return [(int(ids[i]), float(scores[i])) for i in order]
 
+    def ids(self) -> np.ndarray:
+        return self._ids.copy()
+
+    def vector(self, id_: int) -> np.ndarray:
+        return self._vecs[int(np.flatnonzero(self._ids == id_)[0])].copy()
+
     def save(self, path: Path) -> None:
         tmp = _tmp_name(path)
         with tmp.open("wb") as f:
@@ -104,6 +110,13 @@ class FaissIndex:
             self._index.add_with_ids(
                 np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
             )
+
+    def ids(self) -> np.ndarray:
+        """The ids held, in insertion order (what `rag doctor` compares with the chunk rows)."""
+        return np.asarray(self._faiss.vector_to_array(self._index.id_map), dtype=np.int64)
+
+    def vector(self, id_: int) -> np.ndarray:
+        return np.asarray(self._index.reconstruct(int(id_)), dtype=np.float32)
 
     def remove(self, ids: Collection[int]) -> None:
         if ids:

@@ -134,6 +134,20 @@ def _parser() -> argparse.ArgumentParser:
                      help="with --http: address to bind (default 127.0.0.1)")  # fmt: skip
     mcp.add_argument("--insecure", action="store_true",
                      help="with --http: allow a non-loopback --host without RAG_API_KEY")  # fmt: skip
+    doc = sub.add_parser("doctor", parents=[common, writer],
+                         help="check that the store's parts agree; --repair rebuilds them")  # fmt: skip
+    doc.add_argument("--repair", action="store_true",
+                     help="rebuild what is derived (keyword index, vectors, vector cache, "
+                     "graph) from the documents and chunks; never deletes a document")  # fmt: skip
+    doc.add_argument("--json", action="store_true", help="print one JSON object")
+    bak = sub.add_parser("backup", parents=[common, writer],
+                         help="copy the store, consistently, while it is in use")  # fmt: skip
+    bak.add_argument("dest", metavar="DEST", help="a new (or empty) folder for the copy")
+    res = sub.add_parser("restore", parents=[common, writer],
+                         help="put a backup back as the store (the one there is kept aside)")  # fmt: skip
+    res.add_argument("src", metavar="SRC", help="a folder `rag backup` wrote")
+    res.add_argument("--force", action="store_true",
+                     help="replace an existing store (it is moved aside, not deleted)")  # fmt: skip
     bench = sub.add_parser("bench", parents=[common], help="measure ingest speed, memory, latency")
     bench.add_argument("datasets", nargs="+", metavar="DATASET_DIR")
     bench.add_argument("--chunk-tokens", type=int, default=64, help="small chunks → more of them")
@@ -150,10 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     from ingest.errors import RagError, UsageError
-    from rag.cli import commands
+    from rag.cli import commands, maintenance
 
+    module = maintenance if args.command in maintenance.COMMANDS else commands
     try:
-        return int(getattr(commands, f"cmd_{args.command}")(args))
+        return int(getattr(module, f"cmd_{args.command}")(args))
     except RagError as e:
         _error(str(e), verbose=args.verbose)
         return 2 if isinstance(e, UsageError) else 1

@@ -1,0 +1,76 @@
+"""The store-keeping subcommands: `rag doctor`, `rag backup`, `rag restore`. Each returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rag.doctor import DoctorReport
+from rag.settings import Settings
+
+COMMANDS = ("doctor", "backup", "restore")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(store_dir=args.store, write_wait=args.wait)
+
+
+def _print_report(report: DoctorReport, *, repairing: bool = False) -> None:
+    """One line per problem with its count; the last line says what to do next."""
+    for line in report.repaired:
+        print(f"repaired: {line}")
+    print(f"store {report.store}: {report.documents} documents, {report.chunks} chunks")
+    for p in report.problems:
+        what = f"  [--repair {p.repair}]" if p.repair and not repairing else ""
+        print(f"problem {p.code}: {p.count} {p.message}{what}")
+    if report.ok:
+        print("ok: the store, its keyword index, its vector cache and its graph agree")
+    elif repairing:
+        print(f"{len(report.problems)} problems are left that a repair cannot fix (see each line)")
+    else:
+        fixable = sum(p.repairable for p in report.problems)
+        hint = (
+            "; `rag doctor --repair` fixes "
+            + ("them" if fixable == len(report.problems) else f"{fixable} of them")
+            if fixable
+            else ""
+        )
+        print(f"{len(report.problems)} problems found{hint}")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from rag.doctor import diagnose, repair
+
+    settings = _settings(args)
+    report = repair(settings) if args.repair else diagnose(settings)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report, repairing=args.repair)
+    return 0 if report.ok else 1
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from rag.backup import backup
+
+    result = backup(_settings(args), Path(args.dest))
+    info = result.info
+    print(f"backed up {info['documents']} documents, {info['chunks']} chunks and "
+          f"{info['uploads']} uploaded files to {result.dest}", file=sys.stderr)  # fmt: skip
+    if not result.check.ok:
+        _print_report(result.check)
+        return 1
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from rag.backup import restore
+
+    result = restore(_settings(args), Path(args.src), force=args.force)
+    if result.moved_aside is not None:
+        print(f"the store that was there is now {result.moved_aside}", file=sys.stderr)
+    print(f"restored {args.src} into {result.store}", file=sys.stderr)
+    _print_report(result.check)
+    return 0 if result.check.ok else 1
