@@ -21,7 +21,8 @@ What a reader must never see, and how each response is checked:
   (GET /documents/<id>) and checks that it has all its chunks and that the hit is one of them;
 - afterwards, against the store on disk: every passage any client was shown is a chunk of the
   store with that text (or of a revision note since rewritten), every document a writer
-  reported as ingested is there whole, and the store is consistent (SQL, FAISS, keyword index).
+  reported as ingested is there whole, and the store is consistent (SQL, FAISS, keyword index,
+  checked here and by `rag doctor`).
 
 Any status other than 200 is an error. The report gives requests/s and p50/p95/p99 latency
 per endpoint.
@@ -332,6 +333,7 @@ class Load:
         self._stop = threading.Event()  # the clients are done: the writers finish their run
         self._late = threading.Event()  # the load ran out of time: the clients stop
         self._texts = _source_texts()
+        self._env: dict[str, str] = {}  # of the `rag` processes, set when the run starts
 
     # --- errors and timings (any thread) ---
 
@@ -373,6 +375,7 @@ class Load:
             self.report.generator = gen_name
             env = rag_env(tmp, cfg, RAG_WRITE_WAIT="300",
                           RAG_MAX_ANSWER_TOKENS=str(cfg.answer_tokens), **gen_env)  # fmt: skip
+            self._env = env
             self.record(ingest(self.store, [DEMO, tmp / "revisions"], env))
             server = Server(self.store, env, tmp / "serve.log", workers=cfg.clients + 2)
             try:
@@ -572,8 +575,8 @@ class Load:
     def _check_store(self) -> None:
         """On disk: the store is consistent, holds every reported document whole at its
         latest version, and every passage shown is in it (or was a revision since rewritten)."""
-        problems = store_problems(self.store)
-        self.report.errors += [f"store: {p}" for p in problems]
+        self.report.errors += [f"store: {p}" for p in store_problems(self.store)]
+        self.report.errors += [f"rag doctor: {p}" for p in doctor(self.store, self._env)]
         with sqlite3.connect(self.store / "store.sqlite") as db:
             docs = {
                 r[0]: r[1:] for r in db.execute("SELECT source, id, n_chunks, title FROM documents")
@@ -605,6 +608,22 @@ class Load:
                     self.error(f"passage {chunk_id} was shown with other text or document")
             elif not re.search(r"revision_\d+\.md$", source):
                 self.error(f"passage {chunk_id} of {source} was shown but is in no document")
+
+
+def doctor(store: Path, env: dict[str, str]) -> list[str]:
+    """`rag doctor --json` on the store: its problems, one line each ([] when it passes)."""
+    proc = subprocess.run(
+        rag("doctor", "--store", str(store), "--json", "--wait", "120"),
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError:
+        return [f"rag doctor exited {proc.returncode}: {proc.stderr.strip()[-500:]}"]
+    problems = [f"{p['code']}: {p['count']} {p['message']}" for p in report["problems"]]
+    if (proc.returncode == 0) != (not problems):
+        problems.append(f"rag doctor exited {proc.returncode} with {len(problems)} problems")
+    return problems
 
 
 def store_problems(store: Path) -> list[str]:

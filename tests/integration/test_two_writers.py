@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.load_harness import DEMO, ROOT, new_document, rag, store_problems
+from tests.load_harness import DEMO, ROOT, doctor, new_document, rag, store_problems
 
 _TEXTS = [p.read_text("utf-8") for p in sorted(DEMO.glob("*.md"))]
 
@@ -78,11 +78,11 @@ def test_a_second_writer_that_cannot_wait_fails_in_one_line(tmp_path: Path) -> N
     assert "--wait SECONDS" in lines[0]
 
     assert set(_results(a).values()) == {"added"}
-    assert store_problems(store) == []
+    assert store_problems(store) == [] and doctor(store, _env(tmp_path)) == []
     assert _sources(store) == first  # the refused ingest wrote nothing
     # the lock is free again: the second ingest now goes through
     assert set(_results(_ingest(tmp_path, store, str(tmp_path / "second"))).values()) == {"added"}
-    assert store_problems(store) == []
+    assert store_problems(store) == [] and doctor(store, _env(tmp_path)) == []
     assert _sources(store) == first | second
 
 
@@ -103,5 +103,5 @@ def test_a_second_writer_with_wait_goes_after_the_first(tmp_path: Path) -> None:
     with sqlite3.connect(store / "store.sqlite") as db:
         written = dict(db.execute("SELECT source, ingested_at FROM documents").fetchall())
     assert min(written[s] for s in second) > max(written[s] for s in first)
-    assert store_problems(store) == []
+    assert store_problems(store) == [] and doctor(store, _env(tmp_path)) == []
     assert _sources(store) == first | second
