@@ -126,7 +126,7 @@ class EmbeddedStore:
             with self._db.transaction() as db:
                 gen = self._db.generation()  # inside: no other process commits until we do
                 old = SqliteChunkStore.source_doc(db, doc.source)
-                removed = self._delete(db, old) if old else []
+                removed, gone = self._delete(db, old) if old else ([], set())
                 for batch in batches:
                     if len(batch.texts) != len(batch.chunks):
                         raise ValueError(
@@ -137,7 +137,7 @@ class EmbeddedStore:
                     added += rowids
                 written = replace(doc, n_chunks=len(added))
                 SqliteChunkStore.insert_document(db, written)
-                SqliteChunkStore.gc_embeddings(db)
+                SqliteChunkStore.gc_embeddings(db, gone)
                 readers_held.enter_context(self._db.lock.exclusive())  # released after follow
             self._dense.follow(gen, removed, added)
             self._added_vectors = self._added_vectors or bool(added)
@@ -149,12 +149,12 @@ class EmbeddedStore:
                 gen = self._db.generation()
                 if db.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is None:
                     raise DocumentNotFound(f"no document with id {doc_id}")
-                removed = self._delete(db, doc_id)
-                SqliteChunkStore.gc_embeddings(db)
+                removed, gone = self._delete(db, doc_id)
+                SqliteChunkStore.gc_embeddings(db, gone)
             self._dense.follow(gen, removed, [])
 
     @staticmethod
-    def _delete(db: sqlite3.Connection, doc_id: str) -> list[int]:
-        rowids = SqliteChunkStore.delete(db, doc_id)
+    def _delete(db: sqlite3.Connection, doc_id: str) -> tuple[list[int], set[str]]:
+        rowids, hashes = SqliteChunkStore.delete(db, doc_id)
         Fts5KeywordIndex.remove(db, rowids)
-        return rowids
+        return rowids, hashes
