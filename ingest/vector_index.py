@@ -123,6 +123,7 @@ class FaissIndex:
     ) -> list[tuple[int, float]]:
         if len(self) == 0 or k <= 0:
             return []
+        _one_thread(self._faiss)
         q = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))
         params = None
         if allowed is not None:
@@ -137,3 +138,17 @@ class FaissIndex:
         # a temp file of its own: two processes may cache the same generation at once
         with replacing(path) as tmp:
             self._faiss.write_index(self._index, str(tmp))
+
+
+_threads_set = False
+
+
+def _one_thread(faiss: Any) -> None:
+    """Search one query on one thread. FAISS's default (an OpenMP thread per core) costs more
+    than the search itself: one exact query took 17 ms over 1k vectors and 35 ms over 10k with
+    it, 0.9 ms and 1.7 ms on one thread (scripts/bench_scale.py; docs/benchmarks.md). A
+    server's concurrent questions still use every core, one each."""
+    global _threads_set
+    if not _threads_set:
+        faiss.omp_set_num_threads(1)
+        _threads_set = True
