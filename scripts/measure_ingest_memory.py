@@ -7,6 +7,7 @@ adds a fixed model footprint, not one that grows with the file.
 
     python scripts/measure_ingest_memory.py --sizes 10,50,200 --graph off,fast
     python scripts/measure_ingest_memory.py --sizes 5,40 --shapes oneline --json
+    python scripts/measure_ingest_memory.py --sizes 10,45 --ext md   # parsed whole, under 50 MB
 
 Shapes: `lines` is prose with a paragraph every few lines; `oneline` is the same prose with no
 line break at all; `unbroken` is one line of words without a sentence end anywhere (what a
@@ -69,7 +70,7 @@ def write_text(path: Path, megabytes: float, shape: str, seed: int = 0) -> int:
 @dataclass
 class Measurement:
     size_mb: float
-    shape: str
+    shape: str  # and the file's extension
     graph: str
     peak_rss_mb: float
     seconds: float
@@ -120,19 +121,19 @@ def ingest_peak(file: Path, store: Path, graph: str, env_extra: dict[str, str]) 
 
 
 def measure(
-    sizes: list[float], shapes: list[str], graphs: list[str], keep: Path | None
+    sizes: list[float], shapes: list[str], graphs: list[str], keep: Path | None, ext: str = "txt"
 ) -> list[Measurement]:
     rows: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="rag-mem-", dir=keep) as tmp:
         work = Path(tmp)
         for shape in shapes:
             for size in sizes:
-                file = work / f"{shape}-{size:g}mb.txt"
+                file = work / f"{shape}-{size:g}mb.{ext}"
                 write_text(file, size, shape)
                 for graph in graphs:
                     store = work / f"store-{shape}-{size:g}-{graph}"
                     row = ingest_peak(file, store, graph, {})
-                    row.shape = shape
+                    row.shape = shape if ext == "txt" else f"{shape}.{ext}"
                     rows.append(row)
                     print(_line(row), file=sys.stderr, flush=True)
                     _remove_tree(store)
@@ -160,6 +161,9 @@ def main() -> int:
     ap.add_argument("--graph", default="off,fast", help="RAG_GRAPH values to measure")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     ap.add_argument("--tmp", type=Path, help="where to write the files (default: system temp)")
+    ap.add_argument(
+        "--ext", default="txt", choices=["txt", "md"], help="md: read whole, not streamed"
+    )
     args = ap.parse_args()
     shapes = [s for s in args.shapes.split(",") if s]
     bad = set(shapes) - set(SHAPES)
@@ -170,6 +174,7 @@ def main() -> int:
         shapes,
         [g for g in args.graph.split(",") if g],
         args.tmp,
+        args.ext,
     )
     if args.json:
         print(json.dumps([asdict(r) for r in rows], indent=2))

@@ -5,6 +5,7 @@ the buffer sizes are shrunk so that every input is cut many times)."""
 from __future__ import annotations
 
 import codecs
+import re
 import tempfile
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from ingest.chunking import ChunkingConfig, chunk_document, chunk_paragraphs
 from ingest.embedding import HashingEmbedder
 from ingest.errors import CorruptDocument
 from ingest.loaders import text as text_loader
-from ingest.loaders.cleaning import clean_text, join_lines, split_paragraphs
+from ingest.loaders.cleaning import clean_text, collapse_spaces, join_lines, split_paragraphs
 from ingest.loaders.text import TextFile, decode_with_encoding, normalised_pieces, paragraph_pieces
 from ingest.sentences import split_sentence_stream, split_sentences
 from ingest.types import Block, ParsedDocument
@@ -151,3 +152,9 @@ def test_a_one_line_file_never_holds_the_line(tmp_path: Path) -> None:
     assert max(len(c.text) for c in chunks) < 8_000
     assert " ".join(chunks[0].text.split()[:3]) == "word0 word1 word2"
     assert chunks[-1].text.endswith("word699999")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(" \t\u00a0\f\v\u3000a\n", max_size=60))
+def test_collapsing_only_the_runs_that_change_collapses_as_before(text: str) -> None:
+    assert collapse_spaces(text) == re.sub(r"[ \t\u00a0\f\v]+", " ", text)
