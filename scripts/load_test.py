@@ -30,7 +30,7 @@ def main() -> int:
     p.add_argument("--clients", type=int, default=d.clients)
     p.add_argument("--requests", type=int, default=d.requests, help="per client")
     p.add_argument("--ask-every", type=int, default=d.ask_every, metavar="N",
-                   help="every N-th request of a client is an /ask (default %(default)s)")  # fmt: skip
+                   help="every N-th request of a client is an /ask, 0 for none (default %(default)s)")  # fmt: skip
     p.add_argument("--embedder", choices=("e5", "hashing"), default=d.embedder)
     p.add_argument("--graph", choices=("off", "fast"), default=d.graph,
                    help="the writers' knowledge graph (default %(default)s)")  # fmt: skip

@@ -65,7 +65,7 @@ EXTRA_QUESTIONS = [
 class LoadConfig:
     clients: int = 8
     requests: int = 200  # per client
-    ask_every: int = 8  # every n-th request of a client is an /ask, the others /retrieve
+    ask_every: int = 8  # every n-th request of a client is an /ask, the others /retrieve; 0: none
     k: int = 5
     ask_k: int = 2  # passages in an answer's prompt: keeps the smoke model's prompt short
     embedder: str = "hashing"  # or "e5", the default of a real install
@@ -118,7 +118,8 @@ class LoadReport:
     def table(self) -> str:
         c = self.config
         lines = [
-            f"{c.clients} clients x {c.requests} requests (1 in {c.ask_every} an /ask), "
+            f"{c.clients} clients x {c.requests} requests "
+            f"({f'1 in {c.ask_every}' if c.ask_every else 'none'} an /ask), "
             f"embedder {c.embedder}, generator {self.generator}, graph {c.graph}; "
             f"load phase {self.wall_s:.1f} s",
             f"{'endpoint':<24}{'requests':>9}{'req/s':>9}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}",
@@ -494,7 +495,7 @@ class Load:
             if self._late.is_set():
                 break
             q = questions[(n * 7 + j) % len(questions)]
-            if (j + n) % cfg.ask_every == 0:
+            if cfg.ask_every and (j + n) % cfg.ask_every == 0:
                 status, body = self.timed(client, "POST /ask", "POST", "/api/v1/ask",
                                           body={"question": q, "k": cfg.ask_k})  # fmt: skip
                 if status == 200:
