@@ -203,3 +203,12 @@ def keyed_live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live
     """`rag serve` with RAG_API_KEY set (serve_live)."""
     with serve_live(tmp_path_factory.mktemp("live-keyed"), api_key="e2e-s3cret") as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _fresh_console(request: pytest.FixtureRequest) -> None:
+    """The browser is shared by the session: drop what earlier tests left in its console log,
+    so a test that checks for console errors sees only its own (test_script_inert loads
+    hostile pages whose broken images log errors on purpose)."""
+    if "browser" in request.fixturenames:
+        request.getfixturevalue("browser").get_log("browser")
