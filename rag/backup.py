@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.errors import StoreNotFound, UsageError
-from ingest.store.backup import check_backup, free_target, install, snapshot
+from ingest.store.backup import check_backup, install, snapshot
 from ingest.store.doctor import rebuild_vector_cache
 from ingest.store.manifest import MANIFEST, read_embedder
 from rag.doctor import STORE_CODES, DoctorReport, diagnose, repair
@@ -39,8 +39,7 @@ def backup(settings: Settings, dest: Path) -> BackupResult:
         raise StoreNotFound(f"no store at {root} to back up; see --store")
     if dest.resolve() == root.resolve() or root.resolve() in dest.resolve().parents:
         raise UsageError(f"{dest} is inside the store {root}: back it up somewhere else")
-    free_target(dest, "the backup")
-    info = snapshot(root, dest)
+    info = snapshot(root, dest)  # refuses a DEST that holds anything
     copy = replace(settings, store_dir=dest)
     check = diagnose(copy)
     graph_only = all(p.code not in STORE_CODES for p in check.found)

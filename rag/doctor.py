@@ -142,7 +142,8 @@ def repair(settings: Settings, embed: Callable[[], Embed] | None = None) -> Doct
     done: list[str] = []
     with Engine(settings) as engine, engine.store.writing(settings.write_wait):
         if codes & STORE_CODES:
-            done += repair_store(root, dim, embed or (lambda: engine.embedder.embed_passages))
+            embedding = embed or (lambda: engine.embedder.embed_passages)
+            done += repair_store(root, dim, embedding, codes)
         if codes - STORE_CODES:
             done += _repair_graph(engine, "graph_corrupt" in codes)
     after = diagnose(settings)

@@ -39,7 +39,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -47,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tests.web.test_serve import multipart  # the same hand-built upload body
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "corpora" / "demo"
@@ -655,19 +656,6 @@ def store_problems(store: Path) -> list[str]:
     finally:
         es.close()
     return problems
-
-
-def multipart(files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    body = b""
-    for name, data in files:
-        body += (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{name}"\r\nContent-Type: text/markdown\r\n\r\n'
-        ).encode()
-        body += data + b"\r\n"
-    body += f"--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def run_load(tmp: Path, cfg: LoadConfig) -> LoadReport:

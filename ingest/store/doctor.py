@@ -16,7 +16,7 @@ import json
 import random
 import re
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Set
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -197,9 +197,10 @@ def _check_cache(db: sqlite3.Connection, root: Path, dim: int) -> list[Problem]:
 # --- repair ----------------------------------------------------------------------------------
 
 
-def repair_store(root: Path, dim: int, embed: Callable[[], Embed]) -> list[str]:
+def repair_store(root: Path, dim: int, embed: Callable[[], Embed], found: Set[str]) -> list[str]:
     """Rebuild what is derived from the primary rows; returns one line per thing done.
 
+    `found` is the codes the check just reported (so the checks are not run twice).
     `embed` is called (and so the embedder loaded) only when some chunk needs a vector. The
     caller holds the store's write lock. Everything in SQLite changes in one transaction that
     raises the generation, so another process's cached index is rebuilt, not trusted."""
@@ -221,7 +222,6 @@ def repair_store(root: Path, dim: int, embed: Callable[[], Embed]) -> list[str]:
                     (need[i + j][0], np.asarray(v, dtype=np.float32).tobytes())
                     for j, v in enumerate(part)
                 )
-        problems = {p.code for p in _check_rows_now(db, dim)}
         db.execute("BEGIN IMMEDIATE")
         try:
             n = db.execute("DELETE FROM chunks WHERE doc_id NOT IN (SELECT id FROM documents)")
@@ -237,7 +237,7 @@ def repair_store(root: Path, dim: int, embed: Callable[[], Embed]) -> list[str]:
                 done.append(f"removed {n.rowcount} vectors no chunk uses")
             keyword_codes = {"missing_keywords", "orphan_keywords", "keyword_index_corrupt",
                              "stale_keywords"}  # fmt: skip
-            if problems & keyword_codes or done:
+            if found & keyword_codes or done:
                 done.append(f"rebuilt the keyword index ({_rebuild_keywords(db)} chunks)")
             db.execute(
                 "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
@@ -249,14 +249,6 @@ def repair_store(root: Path, dim: int, embed: Callable[[], Embed]) -> list[str]:
     gen, n_vectors = rebuild_vector_cache(root, dim)
     done.append(f"rebuilt the vector cache ({n_vectors} vectors, generation {gen})")
     return done
-
-
-def _check_rows_now(db: sqlite3.Connection, dim: int) -> list[Problem]:
-    db.execute("BEGIN")
-    try:
-        return _check_rows(db, dim)
-    finally:
-        db.execute("COMMIT")
 
 
 def _rebuild_keywords(db: sqlite3.Connection) -> int:

@@ -7,14 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from rag.cli.commands import _settings
 from rag.doctor import DoctorReport
-from rag.settings import Settings
 
 COMMANDS = ("doctor", "backup", "restore")
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(store_dir=args.store, write_wait=args.wait)
 
 
 def _print_report(report: DoctorReport, *, repairing: bool = False) -> None:

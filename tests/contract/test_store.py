@@ -6,21 +6,16 @@ unchanged. Only the ports are used: documents by id, chunks by id, filters as va
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ingest.embedding import HashingEmbedder
 from ingest.errors import DocumentNotFound
 from ingest.hashing import content_id
 from ingest.ports import Store, StoreCounts
-from ingest.store import EmbeddedStore
-from ingest.store.memory import MemoryStore
 from ingest.types import Chunk, DocumentInfo, SearchFilter
-
-EMB = HashingEmbedder(64)
+from tests.contract.conftest import EMB
 
 
 def _doc(
@@ -50,17 +45,6 @@ def put(
     missing = store.chunks.missing_vectors(vectors)
     store.put_document(info, chunks, texts, {h: v for h, v in vectors.items() if h in missing})
     return info
-
-
-@pytest.fixture(params=["embedded", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s: Store = (
-        EmbeddedStore(tmp_path / "kb", embedder_name=EMB.name, dim=EMB.dim)
-        if request.param == "embedded"
-        else MemoryStore()
-    )
-    yield s
-    s.close()
 
 
 def _ids(ranked: list[tuple[str, float]]) -> list[str]:

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from ingest.embedding import HashingEmbedder
 from ingest.errors import CorruptDocument
 from ingest.hashing import content_id
 from ingest.ports import ChunkBatch, Store
-from ingest.store import EmbeddedStore
-from ingest.store.memory import MemoryStore
 from ingest.types import Chunk, DocumentInfo
-
-EMB = HashingEmbedder(64)
-
-
-@pytest.fixture(params=["embedded", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s: Store = (
-        EmbeddedStore(tmp_path / "kb", embedder_name=EMB.name, dim=EMB.dim)
-        if request.param == "embedded"
-        else MemoryStore()
-    )
-    yield s
-    s.close()
+from tests.contract.conftest import EMB
 
 
 def _doc(version: str) -> DocumentInfo:
