@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +29,9 @@ from ingest.hashing import content_id
 
 log = logging.getLogger(__name__)
 
-ChunksOf = Callable[[str], list[ChunkText]]
+# a document's chunks in reading order; called again each time they are walked, so a store
+# can stream them rather than hold a large document's text in memory
+ChunksOf = Callable[[str], Iterable[ChunkText]]
 
 
 def entity_has_vector(entity: Entity, degree: int) -> bool:
@@ -54,14 +56,19 @@ class _NewDoc:
     """A document this sync extracts, with what an interrupted sync already stored of it."""
 
     doc_id: str
-    chunks: list[ChunkText]
+    chunk_ids: list[str]  # in reading order; the texts are read again when needed
+    texts: Callable[[], Iterable[ChunkText]]
     counts: dict[str, int]  # chunk id → entities in its stored extraction
     pending: set[str]  # chunks an interrupted LLM run planned and has not refined yet
 
     @classmethod
-    def of(cls, store: GraphStore, doc_id: str, chunks: list[ChunkText]) -> _NewDoc:
+    def of(cls, store: GraphStore, doc_id: str, chunks_of: ChunksOf) -> _NewDoc:
         stored = {e.chunk_id: len(e.entities) for e in store.extractions_of(doc_id)}
-        return cls(doc_id, chunks, stored, store.pending_refinement(doc_id))
+        ids = [c.chunk_id for c in chunks_of(doc_id)]
+        return cls(doc_id, ids, lambda: chunks_of(doc_id), stored, store.pending_refinement(doc_id))
+
+    def chunks(self, wanted: Callable[[str], bool]) -> Iterator[ChunkText]:
+        return (c for c in self.texts() if wanted(c.chunk_id))
 
 
 class _Ticker:
@@ -151,7 +158,7 @@ class GraphBuilder:
         gone = sorted((have | self.store.unfinished_doc_ids()) - present)
         for doc_id in gone:
             self.store.remove_doc(doc_id)
-        self._extract([_NewDoc.of(self.store, d, chunks_of(d)) for d in new], progress)
+        self._extract([_NewDoc.of(self.store, d, chunks_of) for d in new], progress)
         t1 = time.perf_counter()
         stale = new or gone or self.store.needs_rebuild() or self.store.generation() == 0
         counts = self.rebuild() if stale else None
@@ -173,11 +180,11 @@ class GraphBuilder:
         # documents an interrupted LLM run already planned keep that plan; the rest share
         # one budget, as in an uninterrupted run
         fresh = [d for d in docs if not d.pending]
-        n_fresh = sum(len(d.chunks) for d in fresh)
+        n_fresh = sum(len(d.chunk_ids) for d in fresh)
         n_llm = 0
         if self.llm is not None:
             n_llm = sum(len(d.pending) for d in docs) + min(n_fresh, self.llm.top or n_fresh)
-        tick = _Ticker(progress, sum(len(d.chunks) - len(d.counts) for d in docs) + n_llm)
+        tick = _Ticker(progress, sum(len(d.chunk_ids) - len(d.counts) for d in docs) + n_llm)
         for d in docs:
             self._extract_fast(d, tick)
         if self.llm is None:
@@ -193,28 +200,34 @@ class GraphBuilder:
                 self._refine(d, todo, tick)
 
     def _extract_fast(self, doc: _NewDoc, tick: _Ticker) -> None:
-        missing = [c for c in doc.chunks if c.chunk_id not in doc.counts]
+        """A batch of FAST_BATCH chunks' texts at a time: a 200 MB file's text is never all
+        in memory; the batch that holds the last chunk marks the document done."""
+        n_missing = sum(1 for c in doc.chunk_ids if c not in doc.counts)
         last = self._name if self.llm is None else None  # with an LLM, done after refining
-        for i in range(0, len(missing), FAST_BATCH):
-            exs = self.extractor.extract(missing[i : i + FAST_BATCH])
-            done_by = last if i + FAST_BATCH >= len(missing) else None
-            self.store.put_extractions(doc.doc_id, exs, done_by=done_by)
-            doc.counts.update((e.chunk_id, len(e.entities)) for e in exs)
-            tick(len(exs))
-        if not missing and last is not None:
+        batch: list[ChunkText] = []
+        for seen, chunk in enumerate(doc.chunks(lambda cid: cid not in doc.counts), 1):
+            batch.append(chunk)
+            if len(batch) == FAST_BATCH or seen == n_missing:
+                exs = self.extractor.extract(batch)
+                done_by = last if seen == n_missing else None
+                self.store.put_extractions(doc.doc_id, exs, done_by=done_by)
+                doc.counts.update((e.chunk_id, len(e.entities)) for e in exs)
+                tick(len(exs))
+                batch = []
+        if not n_missing and last is not None:
             self.store.put_extractions(doc.doc_id, [], done_by=last)
 
     def _choose(self, docs: list[_NewDoc]) -> dict[str, list[str]]:
         """The chunks for the LLM: the `top` with most fast-extracted entities, or all."""
         assert self.llm is not None
         ranked = sorted(
-            ((d.counts[c.chunk_id], d.doc_id, i) for d in docs for i, c in enumerate(d.chunks)),
+            ((d.counts[c], d.doc_id, i) for d in docs for i, c in enumerate(d.chunk_ids)),
             key=lambda t: (-t[0], t[1], t[2]),
         )
-        chunks = {d.doc_id: d.chunks for d in docs}
+        chunks = {d.doc_id: d.chunk_ids for d in docs}
         chosen: dict[str, list[str]] = {}
         for _, doc_id, i in ranked if self.llm.top is None else ranked[: self.llm.top]:
-            chosen.setdefault(doc_id, []).append(chunks[doc_id][i].chunk_id)
+            chosen.setdefault(doc_id, []).append(chunks[doc_id][i])
         return chosen
 
     def _refine(self, doc: _NewDoc, todo: set[str], tick: _Ticker) -> None:
@@ -222,20 +235,20 @@ class GraphBuilder:
         a commit well under a millisecond, so batching would only lose work to a crash."""
         assert self.llm is not None
         fast = {e.chunk_id: e for e in self.store.extractions_of(doc.doc_id)}
-        order = [c for c in doc.chunks if c.chunk_id in todo]
-        if not order:  # a plan naming no chunk of the document must not keep it unfinished
+        n_todo = sum(1 for c in doc.chunk_ids if c in todo)
+        if not n_todo:  # a plan naming no chunk of the document must not keep it unfinished
             self.store.put_extractions(doc.doc_id, [], done_by=self._name)
-        for n, chunk in enumerate(order, 1):
+        for n, chunk in enumerate(doc.chunks(todo.__contains__), 1):
             result = self.llm.extractor.extract([chunk])[0]
             keep = result if result.entities else fast[chunk.chunk_id]  # empty: keep the fast one
-            done_by = self._name if n == len(order) else None
+            done_by = self._name if n == n_todo else None
             self.store.put_extractions(doc.doc_id, [keep], done_by=done_by)
             tick()
 
     def rebuild(self) -> tuple[int, int, int]:
         """Resolve all stored extractions into the graph; returns the counts."""
         embed = self._embed_cached if self.embed is not None else None
-        resolved = resolve(self.store.extractions(), embed)
+        resolved = resolve(self.store.iter_extractions, embed)
         communities, fresh = build_communities(
             resolved.entities, resolved.relations, self.store.reports, self.summarise
         )

@@ -84,12 +84,12 @@ def build_communities(
                     (content_id("community", str(level), *sorted(members)), level, members)
                 )
     known = cached([cid for cid, _, _ in drafts])
+    internal = _internal_relations(drafts, relations)
     fresh: dict[str, tuple[str, str]] = {}
     out: list[Community] = []
     for cid, level, members in drafts:
         ents = [by_id[m] for m in members]
-        internal = [r for r in relations if r.source in members and r.target in members]
-        title, report = extractive_report(ents, internal, g)
+        title, report = extractive_report(ents, internal.get(cid, []), g)
         if cid in known:
             report = known[cid]
         elif summarise is not None:
@@ -100,6 +100,21 @@ def build_communities(
         parent = _parent(members, level, drafts)
         out.append(Community(cid, level, tuple(sorted(members)), title, report, parent))
     return out, fresh
+
+
+def _internal_relations(
+    drafts: list[tuple[str, int, frozenset[str]]], relations: Sequence[Relation]
+) -> dict[str, list[Relation]]:
+    """Each draft's relations with both ends inside it, in the order of `relations`: one pass
+    per level (a level's communities do not overlap), not one per community."""
+    out: dict[str, list[Relation]] = {}
+    for level in sorted({lv for _, lv, _ in drafts}):
+        home = {m: cid for cid, lv, members in drafts if lv == level for m in members}
+        for r in relations:
+            cid = home.get(r.source)
+            if cid is not None and home.get(r.target) == cid:
+                out.setdefault(cid, []).append(r)
+    return out
 
 
 def _parent(

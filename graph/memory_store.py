@@ -80,6 +80,9 @@ class MemoryGraphStore:
         with self._lock:
             return [ex for c, (d, ex) in sorted(self._extractions.items()) if d in self._done]
 
+    def iter_extractions(self) -> Iterator[Extraction]:
+        yield from self.extractions()
+
     def extractions_of(self, doc_id: str) -> list[Extraction]:
         with self._lock:
             return [ex for c, (d, ex) in sorted(self._extractions.items()) if d == doc_id]

@@ -10,7 +10,7 @@ holds both to the same tests, and a PostgreSQL backend will be held to them too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -49,6 +49,11 @@ class GraphStore(Protocol):
 
     def extractions(self) -> list[Extraction]:
         """The extractions of done documents, by chunk id: what the resolved graph is built from."""
+        ...
+
+    def iter_extractions(self) -> Iterator[Extraction]:
+        """What `extractions()` holds, in the same chunk-id order, read a page at a time: a
+        rebuild walks it twice and never holds every extraction of a large corpus at once."""
         ...
 
     def extractions_of(self, doc_id: str) -> list[Extraction]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,72 +86,150 @@ def _differ_in_digits(a: str, b: str) -> bool:
     return re.sub(r"\D", "", a) != re.sub(r"\D", "", b)
 
 
-def _merge_descriptions(texts: Iterable[str]) -> str:
-    out: list[str] = []
-    size = 0
-    for t in dict.fromkeys(x.strip() for x in texts if x.strip()):
-        if size + len(t) > DESCRIPTION_CHARS and out:
-            break
-        out.append(t)
-        size += len(t)
-    return " ".join(out)
+class _Descriptions:
+    """The merged description of many mentions, built one at a time: distinct texts in the
+    order they come, until the next would pass DESCRIPTION_CHARS (the first always fits)."""
+
+    __slots__ = ("full", "size", "texts")
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.size = 0
+        self.full = False
+
+    def add(self, text: str) -> None:
+        t = text.strip()
+        if self.full or not t or t in self.texts:
+            return
+        if self.size + len(t) > DESCRIPTION_CHARS and self.texts:
+            self.full = True  # nothing after the first that does not fit is kept
+            return
+        self.texts.append(t)
+        self.size += len(t)
+
+    def text(self) -> str:
+        return " ".join(self.texts)
 
 
-def resolve(extractions: Iterable[Extraction], embed: EmbedNames | None = None) -> Resolved:
-    mentions: list[tuple[str, str, str, str, str]] = []  # key, surface, type, description, chunk
-    rels: list[tuple[str, str, Extraction, int]] = []
+class _Cluster:
+    """What a resolved entity gathers from its mentions, in chunk order."""
+
+    __slots__ = ("chunks", "descriptions", "names", "types")
+
+    def __init__(self) -> None:
+        self.names: Counter[str] = Counter()
+        self.types: Counter[str] = Counter()
+        self.descriptions = _Descriptions()
+        self.chunks: list[str] = []  # sorted and distinct: chunks come in order
+
+
+class _Link:
+    """What a resolved relation gathers from its mentions, in chunk order."""
+
+    __slots__ = ("chunks", "descriptions", "keywords", "source", "target", "weight")
+
+    def __init__(self, source: str, target: str) -> None:
+        self.source, self.target = sorted((source, target))
+        self.descriptions = _Descriptions()
+        self.keywords: set[str] = set()
+        self.weight = 0.0
+        self.chunks: list[str] = []
+
+
+def _add_chunk(chunks: list[str], chunk_id: str) -> None:
+    if not chunks or chunks[-1] != chunk_id:
+        chunks.append(chunk_id)
+
+
+def _most(counts: Counter[str]) -> str:
+    """The most frequent, then the shortest, then the first in order."""
+    return min(counts.items(), key=lambda kv: (-kv[1], len(kv[0]), kv[0]))[0]
+
+
+Extractions = Collection[Extraction] | Callable[[], Iterable[Extraction]]
+
+
+def resolve(extractions: Extractions, embed: EmbedNames | None = None) -> Resolved:
+    """Resolve extractions into entities and relations, reading them twice and holding only
+    what the graph keeps: a collection is sorted by chunk id here; a callable must yield
+    them in chunk-id order each time (a store's `iter_extractions`)."""
+    if callable(extractions):
+        walk = extractions
+    else:
+        ordered = sorted(extractions, key=lambda e: e.chunk_id)
+        walk = lambda: ordered  # noqa: E731
+    # pass 1: the names, how each is written, and the aliases: enough to cluster them
     uf = _UnionFind()
-    for ex in sorted(extractions, key=lambda e: e.chunk_id):
+    surface: dict[str, Counter[str]] = defaultdict(Counter)
+    for ex in walk():
         for m in ex.entities:
             key = name_key(m.name)
             if key:
-                mentions.append((key, display_name(m.name), m.type, m.description, ex.chunk_id))
+                surface[key][display_name(m.name)] += 1
                 uf.find(key)
-        for i, r in enumerate(ex.relations):
+        for r in ex.relations:
             a, b = name_key(r.source), name_key(r.target)
-            if not a or not b or a == b:
-                continue
-            if "alias" in r.keywords:
+            if a and b and a != b and "alias" in r.keywords:
                 uf.union(a, b)
-            else:
-                rels.append((a, b, ex, i))
-    surface: dict[str, Counter[str]] = defaultdict(Counter)
-    for key, shown, *_ in mentions:
-        surface[key][shown] += 1
-    best_name = {
-        k: min(c.items(), key=lambda kv: (-kv[1], len(kv[0]), kv[0]))[0] for k, c in surface.items()
-    }
-    for a, b in _similar_pairs(sorted(surface), best_name, embed):
+    best_name = {k: _most(c) for k, c in surface.items()}
+    del surface
+    for a, b in _similar_pairs(sorted(best_name), best_name, embed):
         uf.union(a, b)
+    del best_name
+    roots = {k: uf.find(k) for k in uf.parent}
+    ids: dict[str, str] = {}
 
-    clusters: dict[str, list[tuple[str, str, str, str, str]]] = defaultdict(list)
-    for row in mentions:
-        clusters[uf.find(row[0])].append(row)
+    def eid(key: str) -> str:  # a name only relations use is its own entity id
+        root = roots.get(key, key)
+        if root not in ids:
+            ids[root] = entity_id(root)
+        return ids[root]
+
+    # pass 2: each mention and relation folded into its entity and relation as it comes
+    clusters: dict[str, _Cluster] = defaultdict(_Cluster)
+    links: dict[str, _Link] = {}
+    for ex in walk():
+        for m in ex.entities:
+            key = name_key(m.name)
+            if key:
+                c = clusters[roots[key]]
+                c.names[display_name(m.name)] += 1
+                c.types[m.type] += 1
+                c.descriptions.add(m.description)
+                _add_chunk(c.chunks, ex.chunk_id)
+        for r in ex.relations:
+            a, b = name_key(r.source), name_key(r.target)
+            if not a or not b or a == b or "alias" in r.keywords:
+                continue
+            ea, eb = eid(a), eid(b)
+            if ea == eb:
+                continue
+            rid = relation_id(ea, eb)
+            link = links.get(rid)
+            if link is None:
+                link = links[rid] = _Link(ea, eb)
+            link.descriptions.add(r.description)
+            link.keywords.update(r.keywords)
+            link.weight += r.strength
+            _add_chunk(link.chunks, ex.chunk_id)
     out = Resolved()
-    for root, ms in sorted(clusters.items()):
-        names = Counter(m[1] for m in ms)
-        name = min(names.items(), key=lambda kv: (-kv[1], len(kv[0]), kv[0]))[0]
-        types = Counter(m[2] for m in ms)
+    for root in sorted(clusters):
+        c = clusters.pop(root)
+        name = _most(c.names)
         out.entities.append(Entity(
-            id=entity_id(root), name=name,
-            type=min(types.items(), key=lambda kv: (-kv[1], kv[0]))[0],
-            description=_merge_descriptions(m[3] for m in ms),
-            aliases=tuple(sorted(n for n in names if n != name)),
-            chunk_ids=tuple(sorted({m[4] for m in ms})),
+            id=eid(root), name=name,
+            type=min(c.types.items(), key=lambda kv: (-kv[1], kv[0]))[0],
+            description=c.descriptions.text(),
+            aliases=tuple(sorted(n for n in c.names if n != name)),
+            chunk_ids=tuple(c.chunks),
         ))  # fmt: skip
-    grouped: dict[str, list[tuple[str, str, Extraction, int]]] = defaultdict(list)
-    for a, b, ex, i in rels:
-        ea, eb = entity_id(uf.find(a)), entity_id(uf.find(b))
-        if ea != eb:
-            grouped[relation_id(ea, eb)].append((ea, eb, ex, i))
-    for rid, items in sorted(grouped.items()):
-        ea, eb = sorted((items[0][0], items[0][1]))
-        found = [ex.relations[i] for _, _, ex, i in items]
+    for rid in sorted(links):
+        link = links.pop(rid)
         out.relations.append(Relation(
-            id=rid, source=ea, target=eb,
-            description=_merge_descriptions(r.description for r in found),
-            keywords=tuple(sorted({k for r in found for k in r.keywords})),
-            weight=round(sum(r.strength for r in found), 4),
-            chunk_ids=tuple(sorted({ex.chunk_id for _, _, ex, _ in items})),
+            id=rid, source=link.source, target=link.target,
+            description=link.descriptions.text(),
+            keywords=tuple(sorted(link.keywords)),
+            weight=round(link.weight, 4),
+            chunk_ids=tuple(link.chunks),
         ))  # fmt: skip
     return out

@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS text_vectors(text_hash TEXT PRIMARY KEY, vector BLOB 
 """
 
 
+# Rows a page of `iter_extractions`: a fast extraction's payload is about 12 KB (each mention
+# and relation carries its sentence), so a page is a few MB of JSON.
+EXTRACTION_PAGE = 500
+
+
 def _payload(ex: Extraction) -> str:
     return json.dumps({
         "entities": [[m.name, m.type, m.description] for m in ex.entities],
@@ -189,6 +194,23 @@ class SqliteGraphStore:
         )
         return [_extraction(*r) for r in rows]
 
+    def iter_extractions(self) -> Iterator[Extraction]:
+        """The same rows, EXTRACTION_PAGE at a time by chunk id: nothing is held between pages
+        (neither the rows nor the lock), and the caller's write lock keeps them from moving."""
+        after = ""
+        while True:
+            rows = self._rows(
+                "SELECT e.chunk_id, e.extractor, e.payload FROM extractions e "
+                "JOIN graph_docs g ON g.doc_id = e.doc_id WHERE e.chunk_id > ? "
+                "ORDER BY e.chunk_id LIMIT ?",
+                (after, EXTRACTION_PAGE),
+            )
+            for r in rows:
+                yield _extraction(*r)
+            if len(rows) < EXTRACTION_PAGE:
+                return
+            after = rows[-1][0]
+
     def extractions_of(self, doc_id: str) -> list[Extraction]:
         """Every stored extraction of one document, done or not (what a resumed sync has)."""
         rows = self._rows(
@@ -208,16 +230,16 @@ class SqliteGraphStore:
         with self._tx() as db:
             for table in ("entities", "mentions", "relations", "relation_chunks", "communities"):
                 db.execute(f"DELETE FROM {table}")
-            db.executemany("INSERT INTO entities VALUES (?, ?, ?, ?, ?)", [
+            db.executemany("INSERT INTO entities VALUES (?, ?, ?, ?, ?)", (
                 (e.id, e.name, e.type, e.description, json.dumps(e.aliases, ensure_ascii=False))
-                for e in entities])  # fmt: skip
+                for e in entities))  # fmt: skip
             db.executemany("INSERT INTO mentions VALUES (?, ?)",
-                           [(e.id, c) for e in entities for c in e.chunk_ids])  # fmt: skip
-            db.executemany("INSERT INTO relations VALUES (?, ?, ?, ?, ?, ?)", [
+                           ((e.id, c) for e in entities for c in e.chunk_ids))  # fmt: skip
+            db.executemany("INSERT INTO relations VALUES (?, ?, ?, ?, ?, ?)", (
                 (r.id, r.source, r.target, r.description, json.dumps(r.keywords), r.weight)
-                for r in relations])  # fmt: skip
+                for r in relations))  # fmt: skip
             db.executemany("INSERT INTO relation_chunks VALUES (?, ?)",
-                           [(r.id, c) for r in relations for c in r.chunk_ids])  # fmt: skip
+                           ((r.id, c) for r in relations for c in r.chunk_ids))  # fmt: skip
             db.executemany("INSERT INTO communities VALUES (?, ?, ?, ?, ?, ?)", [
                 (c.id, c.level, json.dumps(c.entity_ids), c.title, c.summary, c.parent)
                 for c in communities])  # fmt: skip

@@ -10,7 +10,7 @@ tests/contract runs one test class against both, so a cluster backend is done wh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -64,6 +64,11 @@ class ChunkStore(Protocol):
 
     def chunks_of(self, doc_id: str) -> list[Chunk]:
         """A document's chunks in reading order."""
+        ...
+
+    def iter_chunks_of(self, doc_id: str) -> Iterator[Chunk]:
+        """The same chunks in the same order, read a page at a time: what walks a large
+        document (the graph's extraction) holds one page of its text, not all of it."""
         ...
 
     def hits(self, scored: Sequence[Scored]) -> list[ChunkHit]:

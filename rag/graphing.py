@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def builder_for(
 def sync_graph(
     store: ChunkStore, builder: GraphBuilder, progress: Callable[[int, int], None] | None = None
 ) -> SyncReport:
-    def chunks_of(doc_id: str) -> list[ChunkText]:
-        return [ChunkText(c.id, c.doc_id, c.text) for c in store.chunks_of(doc_id)]
+    def chunks_of(doc_id: str) -> Iterator[ChunkText]:  # a page of text at a time
+        return (ChunkText(c.id, c.doc_id, c.text) for c in store.iter_chunks_of(doc_id))
 
     return builder.sync({d.id for d in store.documents()}, chunks_of, progress)

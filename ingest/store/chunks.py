@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from ingest.store.database import Database, filter_sql
 from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter, match_documents
 
 DOC_COLS = "id, source, name, title, format, content_hash, size, n_chunks, ingested_at, metadata"
+CHUNK_PAGE = 256  # chunks a page of `iter_chunks_of`: about 0.5 MB of text
 CHUNK_COLS = "rowid, id, doc_id, ordinal, text, text_hash, heading_path, page, kind, n_tokens"
 _JOINED = (
     f"SELECT c.{CHUNK_COLS.replace(', ', ', c.')}, d.{DOC_COLS.replace(', ', ', d.')} "
@@ -73,6 +74,19 @@ class SqliteChunkStore:
             f"SELECT {CHUNK_COLS} FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc_id,)
         )
         return [_chunk(r) for r in rows]
+
+    def iter_chunks_of(self, doc_id: str) -> Iterator[Chunk]:
+        after = -1
+        while True:
+            rows = self._db.rows(
+                f"SELECT {CHUNK_COLS} FROM chunks WHERE doc_id = ? AND ordinal > ? "
+                "ORDER BY ordinal LIMIT ?",
+                (doc_id, after, CHUNK_PAGE),
+            )
+            yield from (_chunk(r) for r in rows)
+            if len(rows) < CHUNK_PAGE:
+                return
+            after = rows[-1][3]
 
     def hits(self, scored: Sequence[Scored]) -> list[ChunkHit]:
         if not scored:

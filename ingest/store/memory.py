@@ -66,6 +66,9 @@ class MemoryChunkStore:
             return sorted((c for c in self._s.chunks.values() if c.doc_id == doc_id),
                           key=lambda c: c.ordinal)  # fmt: skip
 
+    def iter_chunks_of(self, doc_id: str) -> Iterator[Chunk]:
+        yield from self.chunks_of(doc_id)
+
     def hits(self, scored: Sequence[Scored]) -> list[ChunkHit]:
         with self._lock:
             chunks, docs = self._s.chunks, self._s.docs

@@ -47,6 +47,18 @@ def test_extractions_round_trip_whole(store: GraphStore) -> None:
     assert [len(e.entities) for e in store.extractions()] == [1]
 
 
+def test_iter_extractions_pages_through_what_extractions_holds(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("graph.store.EXTRACTION_PAGE", 3)  # pages of 3 rows: 7 rows, 3 pages
+    store.put_extractions("d1", [_ex(f"c{i}", "LoRA", f"E{i}") for i in range(7)], done_by="fast")
+    store.put_extractions("d2", [_ex("c0b", "DPO")])  # not done: in neither
+    walked = list(store.iter_extractions())
+    assert walked == store.extractions()
+    assert [e.chunk_id for e in walked] == sorted(f"c{i}" for i in range(7))
+    assert list(store.iter_extractions()) == walked  # a second walk gives the same
+
+
 def test_planned_llm_work_is_settled_chunk_by_chunk(store: GraphStore) -> None:
     store.put_extractions("d1", [_ex("c1", "A"), _ex("c2", "B")])
     store.plan_refinement({"d1": ["c1", "c2"], "d2": ["c9"]})

@@ -51,6 +51,19 @@ def _ids(ranked: list[tuple[str, float]]) -> list[str]:
     return [cid for cid, _ in ranked]
 
 
+def test_iter_chunks_of_pages_in_reading_order(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ingest.store.chunks.CHUNK_PAGE", 4)  # 10 chunks: pages of 4, 4, 2
+    texts = [f"Sentence {i} about adapters and ranks." for i in range(10)]
+    info = put(store, "/a/long.txt", texts)
+    put(store, "/a/other.txt", ["Another document's only chunk."])
+    walked = list(store.chunks.iter_chunks_of(info.id))
+    assert walked == store.chunks.chunks_of(info.id)
+    assert [c.text for c in walked] == texts
+    assert list(store.chunks.iter_chunks_of("unknown")) == []
+
+
 def test_documents_and_chunks_round_trip(store: Store) -> None:
     info = put(store, "/a/lora.txt", ["LoRA trains two low-rank matrices.", "QLoRA uses NF4."])
     assert store.chunks.documents() == [info]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,29 @@ def test_resolution_does_not_depend_on_input_order() -> None:
            _ex("c3", "rlhf", "PPO")]  # fmt: skip
     a, b = resolve(exs), resolve(list(reversed(exs)))
     assert a.entities == b.entities and a.relations == b.relations
+
+
+def test_resolution_from_a_stream_equals_resolution_from_a_list() -> None:
+    """A store's `iter_extractions` is walked twice, one extraction at a time; what comes out
+    is the graph the whole list gives, descriptions capped the same way."""
+    long = "x" * 400
+    exs = [
+        Extraction(f"c{i:02}", [EntityMention("LoRA", "method", f"{long} {i}"),
+                                EntityMention("QLoRA", "method", "QLoRA, 4-bit")],
+                   [RelationMention("LoRA", "QLoRA", f"pair {i % 3}", ("k",), 0.5)])
+        for i in range(12)
+    ]  # fmt: skip
+    walks = []
+
+    def stream() -> Iterator[Extraction]:
+        walks.append(1)
+        return iter(exs)
+
+    a, b = resolve(exs), resolve(stream)
+    assert len(walks) == 2
+    assert a.entities == b.entities and a.relations == b.relations
+    lora = next(e for e in b.entities if e.name == "LoRA")
+    assert lora.description == f"{long} 0"  # the second 400-character text would pass 600
+    assert lora.chunk_ids == tuple(f"c{i:02}" for i in range(12))
+    [rel] = b.relations
+    assert rel.description == "pair 0 pair 1 pair 2" and rel.weight == 6.0
