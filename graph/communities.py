@@ -21,6 +21,9 @@ REPORT_CHARS = 900
 
 Summarise = Callable[[str, str], str]  # (title, extractive report) -> summary
 REPORT_VECTOR_CHARS = 200
+# The most relations Louvain groups (see `build_nx`). The demo corpus has about 700, a 5 MB
+# text file 40k; 250k edges take NetworkX about 150 MB.
+COMMUNITY_EDGES = 250_000
 
 
 def report_vector_text(c: Community) -> str | None:
@@ -33,8 +36,20 @@ def report_vector_text(c: Community) -> str | None:
 
 
 def build_nx(entities: Sequence[Entity], relations: Sequence[Relation]) -> nx.Graph:
-    """Nodes and edges inserted in sorted order: Louvain's result depends on it."""
+    """Nodes and edges inserted in sorted order: Louvain's result depends on it.
+
+    Over COMMUNITY_EDGES relations, only the heaviest COMMUNITY_EDGES (ties by id) and the
+    entities they join go in: NetworkX holds about half a kilobyte an edge and Louvain copies
+    the graph at each level, so a graph of millions of co-occurrences would need gigabytes to
+    be grouped. Every relation is still stored and searched; only the grouping is bounded."""
     g = nx.Graph()
+    if len(relations) > COMMUNITY_EDGES:
+        kept = sorted(relations, key=lambda r: (-r.weight, r.id))[:COMMUNITY_EDGES]
+        for node in sorted({n for r in kept for n in (r.source, r.target)}):
+            g.add_node(node)
+        for r in sorted(kept, key=lambda r: r.id):
+            g.add_edge(r.source, r.target, weight=r.weight)
+        return g
     for e in sorted(entities, key=lambda e: e.id):
         g.add_node(e.id)
     for r in sorted(relations, key=lambda r: r.id):

@@ -97,14 +97,16 @@ class _Descriptions:
         self.size = 0
         self.full = False
 
-    def add(self, text: str) -> None:
+    def add(self, text: str, shared: dict[str, str]) -> None:
+        """`shared` holds one copy of each kept text: a sentence naming five entities is the
+        description of five mentions and ten relations, kept once."""
         t = text.strip()
         if self.full or not t or t in self.texts:
             return
         if self.size + len(t) > DESCRIPTION_CHARS and self.texts:
             self.full = True  # nothing after the first that does not fit is kept
             return
-        self.texts.append(t)
+        self.texts.append(shared.setdefault(t, t))
         self.size += len(t)
 
     def text(self) -> str:
@@ -124,14 +126,16 @@ class _Cluster:
 
 
 class _Link:
-    """What a resolved relation gathers from its mentions, in chunk order."""
+    """What a resolved relation gathers from its mentions, in chunk order. A large graph has
+    millions of these, so they are kept small: keywords only when there are some, texts
+    shared with every other mention of the same sentence."""
 
     __slots__ = ("chunks", "descriptions", "keywords", "source", "target", "weight")
 
     def __init__(self, source: str, target: str) -> None:
         self.source, self.target = sorted((source, target))
         self.descriptions = _Descriptions()
-        self.keywords: set[str] = set()
+        self.keywords: set[str] | None = None
         self.weight = 0.0
         self.chunks: list[str] = []
 
@@ -187,6 +191,7 @@ def resolve(extractions: Extractions, embed: EmbedNames | None = None) -> Resolv
 
     # pass 2: each mention and relation folded into its entity and relation as it comes
     clusters: dict[str, _Cluster] = defaultdict(_Cluster)
+    shared: dict[str, str] = {}
     links: dict[str, _Link] = {}
     for ex in walk():
         for m in ex.entities:
@@ -195,7 +200,7 @@ def resolve(extractions: Extractions, embed: EmbedNames | None = None) -> Resolv
                 c = clusters[roots[key]]
                 c.names[display_name(m.name)] += 1
                 c.types[m.type] += 1
-                c.descriptions.add(m.description)
+                c.descriptions.add(m.description, shared)
                 _add_chunk(c.chunks, ex.chunk_id)
         for r in ex.relations:
             a, b = name_key(r.source), name_key(r.target)
@@ -208,8 +213,11 @@ def resolve(extractions: Extractions, embed: EmbedNames | None = None) -> Resolv
             link = links.get(rid)
             if link is None:
                 link = links[rid] = _Link(ea, eb)
-            link.descriptions.add(r.description)
-            link.keywords.update(r.keywords)
+            link.descriptions.add(r.description, shared)
+            if r.keywords:
+                if link.keywords is None:
+                    link.keywords = set()
+                link.keywords.update(r.keywords)
             link.weight += r.strength
             _add_chunk(link.chunks, ex.chunk_id)
     out = Resolved()
@@ -228,7 +236,7 @@ def resolve(extractions: Extractions, embed: EmbedNames | None = None) -> Resolv
         out.relations.append(Relation(
             id=rid, source=link.source, target=link.target,
             description=link.descriptions.text(),
-            keywords=tuple(sorted(link.keywords)),
+            keywords=tuple(sorted(link.keywords or ())),
             weight=round(link.weight, 4),
             chunk_ids=tuple(link.chunks),
         ))  # fmt: skip

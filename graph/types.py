@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChunkText:
     """The part of a chunk extraction needs."""
 
@@ -14,14 +14,14 @@ class ChunkText:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EntityMention:
     name: str
     type: str = "concept"
     description: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RelationMention:
     source: str
     target: str
@@ -30,7 +30,7 @@ class RelationMention:
     strength: float = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Extraction:
     """What one extractor found in one chunk."""
 
@@ -40,7 +40,7 @@ class Extraction:
     extractor: str = "fast"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entity:
     id: str
     name: str
@@ -50,7 +50,7 @@ class Entity:
     chunk_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Relation:
     id: str
     source: str  # entity id
@@ -61,7 +61,7 @@ class Relation:
     chunk_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Community:
     id: str
     level: int

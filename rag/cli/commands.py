@@ -277,7 +277,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
             rels = kg.relations_of(entity.id)
             if args.json:
                 _print_json({
-                    **entity.__dict__,
+                    **asdict(entity),
                     "relations": [{"entity": e.name, "weight": r.weight, "description": r.description}
                                   for r, e in rels],
                 })  # fmt: skip
