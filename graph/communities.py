@@ -42,16 +42,14 @@ def build_nx(entities: Sequence[Entity], relations: Sequence[Relation]) -> nx.Gr
     entities they join go in: NetworkX holds about 300 bytes an edge and Louvain copies
     the graph at each level, so a graph of millions of co-occurrences would need gigabytes to
     be grouped. Every relation is still stored and searched; only the grouping is bounded."""
-    g = nx.Graph()
     if len(relations) > COMMUNITY_EDGES:
-        kept = sorted(relations, key=lambda r: (-r.weight, r.id))[:COMMUNITY_EDGES]
-        for node in sorted({n for r in kept for n in (r.source, r.target)}):
-            g.add_node(node)
-        for r in sorted(kept, key=lambda r: r.id):
-            g.add_edge(r.source, r.target, weight=r.weight)
-        return g
-    for e in sorted(entities, key=lambda e: e.id):
-        g.add_node(e.id)
+        relations = sorted(relations, key=lambda r: (-r.weight, r.id))[:COMMUNITY_EDGES]
+        nodes = sorted({n for r in relations for n in (r.source, r.target)})
+    else:
+        nodes = sorted(e.id for e in entities)
+    g = nx.Graph()
+    for node in nodes:
+        g.add_node(node)
     for r in sorted(relations, key=lambda r: r.id):
         g.add_edge(r.source, r.target, weight=r.weight)
     return g
