@@ -23,8 +23,8 @@ import numpy as np
 from graph.communities import Summarise, build_communities, report_vector_text
 from graph.extract.base import Extractor
 from graph.ports import GraphStore
-from graph.resolution import EmbedNames, resolve
-from graph.types import ChunkText, Community, Entity, Relation
+from graph.resolution import EmbedNames, resolve_streaming
+from graph.types import ChunkText, Community, Entity, RelationTable
 from ingest.hashing import content_id
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def embed_missing(
 
 
 def vector_texts(
-    entities: Sequence[Entity], relations: Sequence[Relation], communities: Sequence[Community]
+    entities: Sequence[Entity], relations: RelationTable, communities: Sequence[Community]
 ) -> list[str]:
     """The texts graph search matches questions against: names worth a vector, report heads."""
     degree: dict[str, int] = {}
@@ -246,18 +246,21 @@ class GraphBuilder:
             tick()
 
     def rebuild(self) -> tuple[int, int, int]:
-        """Resolve all stored extractions into the graph; returns the counts."""
+        """Resolve all stored extractions into the graph; returns the counts. The relations
+        stay on disk beside the store while the rebuild walks them (`graph.relation_spill`)."""
         embed = self._embed_cached if self.embed is not None else None
-        resolved = resolve(self.store.iter_extractions, embed)
-        communities, fresh = build_communities(
-            resolved.entities, resolved.relations, self.store.reports, self.summarise
-        )
-        if fresh:
-            self.store.put_reports(fresh)
-        if embed is not None and self.vectors_now:
-            embed(vector_texts(resolved.entities, resolved.relations, communities))
-        self.store.replace_graph(resolved.entities, resolved.relations, communities)
-        return len(resolved.entities), len(resolved.relations), len(communities)
+        with resolve_streaming(
+            self.store.iter_extractions, embed, self.store.scratch_dir()
+        ) as resolved:
+            communities, fresh = build_communities(
+                resolved.entities, resolved.relations, self.store.reports, self.summarise
+            )
+            if fresh:
+                self.store.put_reports(fresh)
+            if embed is not None and self.vectors_now:
+                embed(vector_texts(resolved.entities, resolved.relations, communities))
+            self.store.replace_graph(resolved.entities, resolved.relations, communities)
+            return len(resolved.entities), len(resolved.relations), len(communities)
 
     def _embed_cached(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of entity names and reports, computed once per distinct text."""

@@ -7,17 +7,19 @@ cached report — across rebuilds; only communities whose membership changed get
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 
 import networkx as nx
 
-from graph.types import Community, Entity, Relation
+from graph.types import Community, Entity, Relation, RelationTable
 from ingest.hashing import content_id
 
 MIN_SIZE = 3
 MAX_LEVELS = 3
 SEED = 42
 REPORT_CHARS = 900
+REPORT_RELATIONS = 6  # the heaviest internal relations a report quotes
 
 Summarise = Callable[[str, str], str]  # (title, extractive report) -> summary
 REPORT_VECTOR_CHARS = 200
@@ -35,23 +37,29 @@ def report_vector_text(c: Community) -> str | None:
     return c.summary[:REPORT_VECTOR_CHARS] if c.level >= 1 else None
 
 
-def build_nx(entities: Sequence[Entity], relations: Sequence[Relation]) -> nx.Graph:
+def build_nx(entities: Sequence[Entity], relations: RelationTable) -> nx.Graph:
     """Nodes and edges inserted in sorted order: Louvain's result depends on it.
 
     Over COMMUNITY_EDGES relations, only the heaviest COMMUNITY_EDGES (ties by id) and the
     entities they join go in: NetworkX holds about 300 bytes an edge and Louvain copies
     the graph at each level, so a graph of millions of co-occurrences would need gigabytes to
-    be grouped. Every relation is still stored and searched; only the grouping is bounded."""
+    be grouped. Every relation is still stored and searched; only the grouping is bounded.
+    The relations are walked once, keeping only the ends and weights of the edges kept."""
     if len(relations) > COMMUNITY_EDGES:
-        relations = sorted(relations, key=lambda r: (-r.weight, r.id))[:COMMUNITY_EDGES]
-        nodes = sorted({n for r in relations for n in (r.source, r.target)})
+        heaviest = heapq.nsmallest(
+            COMMUNITY_EDGES, ((-r.weight, r.id, r.source, r.target) for r in relations)
+        )
+        edges = sorted((rid, s, t, -w) for w, rid, s, t in heaviest)
+        del heaviest
+        nodes = sorted({n for _, s, t, _ in edges for n in (s, t)})
     else:
+        edges = sorted((r.id, r.source, r.target, r.weight) for r in relations)
         nodes = sorted(e.id for e in entities)
     g = nx.Graph()
     for node in nodes:
         g.add_node(node)
-    for r in sorted(relations, key=lambda r: r.id):
-        g.add_edge(r.source, r.target, weight=r.weight)
+    for _, source, target, weight in edges:
+        g.add_edge(source, target, weight=weight)
     return g
 
 
@@ -73,7 +81,7 @@ def extractive_report(
     ranked = sorted(members, key=lambda e: (-g.degree(e.id, weight="weight"), e.name))
     title = ", ".join(e.name for e in ranked[:3])
     parts = [f"{title}. Members: " + ", ".join(e.name for e in ranked[:12]) + "."]
-    for r in sorted(internal, key=lambda r: (-r.weight, r.id))[:6]:
+    for r in sorted(internal, key=_heaviest)[:REPORT_RELATIONS]:
         parts.append(r.description)
     text = " ".join(dict.fromkeys(p for p in parts if p))
     return title, text[:REPORT_CHARS]
@@ -81,7 +89,7 @@ def extractive_report(
 
 def build_communities(
     entities: Sequence[Entity],
-    relations: Sequence[Relation],
+    relations: RelationTable,
     cached: Callable[[list[str]], dict[str, str]],
     summarise: Summarise | None = None,
 ) -> tuple[list[Community], dict[str, tuple[str, str]]]:
@@ -115,18 +123,30 @@ def build_communities(
     return out, fresh
 
 
+def _heaviest(r: Relation) -> tuple[float, str]:
+    return -r.weight, r.id
+
+
 def _internal_relations(
-    drafts: list[tuple[str, int, frozenset[str]]], relations: Sequence[Relation]
+    drafts: list[tuple[str, int, frozenset[str]]], relations: RelationTable
 ) -> dict[str, list[Relation]]:
-    """Each draft's relations with both ends inside it, in the order of `relations`: one pass
-    per level (a level's communities do not overlap), not one per community."""
+    """Each draft's heaviest REPORT_RELATIONS relations with both ends inside it (all a
+    report quotes), in one walk of the relations for every level: a community of a large
+    graph has more internal relations than memory should hold."""
+    homes = [
+        {m: cid for cid, lv, members in drafts if lv == level for m in members}
+        for level in sorted({lv for _, lv, _ in drafts})
+    ]
     out: dict[str, list[Relation]] = {}
-    for level in sorted({lv for _, lv, _ in drafts}):
-        home = {m: cid for cid, lv, members in drafts if lv == level for m in members}
-        for r in relations:
+    for r in relations:
+        for home in homes:
             cid = home.get(r.source)
             if cid is not None and home.get(r.target) == cid:
-                out.setdefault(cid, []).append(r)
+                kept = out.setdefault(cid, [])
+                kept.append(r)
+                if len(kept) > 4 * REPORT_RELATIONS:
+                    kept.sort(key=_heaviest)
+                    del kept[REPORT_RELATIONS:]
     return out
 
 

@@ -10,11 +10,12 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
-from graph.types import Community, Entity, Extraction, Relation
+from graph.types import Community, Entity, Extraction, Relation, RelationTable
 
 
 class MemoryGraphStore:
@@ -95,7 +96,7 @@ class MemoryGraphStore:
     def replace_graph(
         self,
         entities: Sequence[Entity],
-        relations: Sequence[Relation],
+        relations: RelationTable,
         communities: Sequence[Community],
     ) -> None:
         with self._lock:
@@ -104,6 +105,9 @@ class MemoryGraphStore:
             self._communities = sorted(communities, key=lambda c: (c.level, c.id))
             self._generation += 1
             self._stale = False
+
+    def scratch_dir(self) -> Path | None:
+        return None
 
     def generation(self) -> int:
         return self._generation

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from graph.types import Community, Entity, Extraction, Relation
+from graph.types import Community, Entity, Extraction, Relation, RelationTable
 
 
 class GraphStore(Protocol):
@@ -69,10 +70,16 @@ class GraphStore(Protocol):
     def replace_graph(
         self,
         entities: Sequence[Entity],
-        relations: Sequence[Relation],
+        relations: RelationTable,
         communities: Sequence[Community],
     ) -> None:
-        """Replace the resolved graph whole, raising the generation."""
+        """Replace the resolved graph whole, raising the generation. `relations` may be a
+        table on disk: it is walked once, a relation at a time."""
+        ...
+
+    def scratch_dir(self) -> Path | None:
+        """Where a rebuild may put the scratch file of its relations (see
+        `graph.relation_spill`): beside the store, or None for the system's temp folder."""
         ...
 
     def generation(self) -> int: ...

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from graph.names import display_name, entity_id, name_key, relation_id
-from graph.types import Entity, Extraction, Relation
+from graph.relation_spill import Descriptions, RelationSpill
+from graph.types import Entity, Extraction, RelationTable
 
 STRING_THRESHOLD = 92.0  # rapidfuzz ratio: "transformer"/"transformers" merge, "LoRA"/"QLoRA" don't
 EMBED_THRESHOLD = 0.96  # cosine of e5 name vectors, only among string-similar candidates
 CANDIDATE_RATIO = 80.0
-DESCRIPTION_CHARS = 600
+EMBED_BATCH = 4096  # names embedded at once when testing candidate pairs
 
 EmbedNames = Callable[[list[str]], np.ndarray]
 
@@ -49,19 +52,23 @@ class _UnionFind:
 @dataclass
 class Resolved:
     entities: list[Entity] = field(default_factory=list)
-    relations: list[Relation] = field(default_factory=list)
+    relations: RelationTable = field(default_factory=list)
 
 
 def _similar_pairs(
     keys: list[str], names: dict[str, str], embed: EmbedNames | None
 ) -> Iterable[tuple[str, str]]:
+    """Pairs of keys to merge. Candidates for the embedding test go to the embedder
+    EMBED_BATCH names at a time: a large graph has a hundred thousand of them, whose vectors
+    at once took more memory than the rest of the rebuild."""
     from rapidfuzz import fuzz
 
     blocks: dict[str, list[str]] = defaultdict(list)
     for k in keys:
         if len(k) >= 4:
             blocks[k[:2]].append(k)
-    candidates = []
+    candidates: list[tuple[str, str]] = []
+    pending: set[str] = set()
     for block in blocks.values():
         block.sort()
         for i, a in enumerate(block):
@@ -69,48 +76,33 @@ def _similar_pairs(
                 score = fuzz.ratio(a, b)
                 if score >= STRING_THRESHOLD:
                     yield a, b
-                elif score >= CANDIDATE_RATIO and not (
-                    a.isascii() and b.isascii() and _differ_in_digits(a, b)
+                elif (
+                    embed is not None
+                    and score >= CANDIDATE_RATIO
+                    and not (a.isascii() and b.isascii() and _differ_in_digits(a, b))
                 ):
                     candidates.append((a, b))
+                    pending.update((a, b))
+                    if len(pending) >= EMBED_BATCH:
+                        yield from _alike_in_meaning(candidates, names, embed)
+                        candidates, pending = [], set()
     if embed is not None and candidates:
-        uniq = sorted({k for pair in candidates for k in pair})
-        vecs = dict(zip(uniq, embed([names[k] for k in uniq]), strict=True))
-        for a, b in candidates:
-            if float(vecs[a] @ vecs[b]) >= EMBED_THRESHOLD:
-                yield a, b
+        yield from _alike_in_meaning(candidates, names, embed)
+
+
+def _alike_in_meaning(
+    candidates: list[tuple[str, str]], names: dict[str, str], embed: EmbedNames
+) -> Iterable[tuple[str, str]]:
+    uniq = sorted({k for pair in candidates for k in pair})
+    vecs = dict(zip(uniq, embed([names[k] for k in uniq]), strict=True))
+    for a, b in candidates:
+        if float(vecs[a] @ vecs[b]) >= EMBED_THRESHOLD:
+            yield a, b
 
 
 def _differ_in_digits(a: str, b: str) -> bool:
     """ "llama2"/"llama3", "gpt4"/"gpt3" are different things however alike they look."""
     return re.sub(r"\D", "", a) != re.sub(r"\D", "", b)
-
-
-class _Descriptions:
-    """The merged description of many mentions, built one at a time: distinct texts in the
-    order they come, until the next would pass DESCRIPTION_CHARS (the first always fits)."""
-
-    __slots__ = ("full", "size", "texts")
-
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-        self.size = 0
-        self.full = False
-
-    def add(self, text: str, shared: dict[str, str]) -> None:
-        """`shared` holds one copy of each kept text: a sentence naming five entities is the
-        description of five mentions and ten relations, kept once."""
-        t = text.strip()
-        if self.full or not t or t in self.texts:
-            return
-        if self.size + len(t) > DESCRIPTION_CHARS and self.texts:
-            self.full = True  # nothing after the first that does not fit is kept
-            return
-        self.texts.append(shared.setdefault(t, t))
-        self.size += len(t)
-
-    def text(self) -> str:
-        return " ".join(self.texts)
 
 
 class _Cluster:
@@ -121,23 +113,8 @@ class _Cluster:
     def __init__(self) -> None:
         self.names: Counter[str] = Counter()
         self.types: Counter[str] = Counter()
-        self.descriptions = _Descriptions()
+        self.descriptions = Descriptions()
         self.chunks: list[str] = []  # sorted and distinct: chunks come in order
-
-
-class _Link:
-    """What a resolved relation gathers from its mentions, in chunk order. A large graph has
-    millions of these, so they are kept small: keywords only when there are some, texts
-    shared with every other mention of the same sentence."""
-
-    __slots__ = ("chunks", "descriptions", "keywords", "source", "target", "weight")
-
-    def __init__(self, source: str, target: str) -> None:
-        self.source, self.target = sorted((source, target))
-        self.descriptions = _Descriptions()
-        self.keywords: set[str] | None = None
-        self.weight = 0.0
-        self.chunks: list[str] = []
 
 
 def _add_chunk(chunks: list[str], chunk_id: str) -> None:
@@ -154,9 +131,21 @@ Extractions = Collection[Extraction] | Callable[[], Iterable[Extraction]]
 
 
 def resolve(extractions: Extractions, embed: EmbedNames | None = None) -> Resolved:
+    """`resolve_streaming` with the relations read into a list: for graphs that fit."""
+    with resolve_streaming(extractions, embed) as resolved:
+        return Resolved(resolved.entities, list(resolved.relations))
+
+
+@contextmanager
+def resolve_streaming(
+    extractions: Extractions, embed: EmbedNames | None = None, scratch: Path | None = None
+) -> Iterator[Resolved]:
     """Resolve extractions into entities and relations, reading them twice and holding only
     what the graph keeps: a collection is sorted by chunk id here; a callable must yield
-    them in chunk-id order each time (a store's `iter_extractions`)."""
+    them in chunk-id order each time (a store's `iter_extractions`).
+
+    The entities are a list; the relations a table on disk in `scratch` (the system's temp
+    folder if None), walked as often as needed while the block runs and deleted after it."""
     if callable(extractions):
         walk = extractions
     else:
@@ -189,55 +178,43 @@ def resolve(extractions: Extractions, embed: EmbedNames | None = None) -> Resolv
             ids[root] = entity_id(root)
         return ids[root]
 
-    # pass 2: each mention and relation folded into its entity and relation as it comes
+    # pass 2: each mention folded into its entity as it comes; each relation mention goes
+    # to the spill, which folds relations by id when they are read
     clusters: dict[str, _Cluster] = defaultdict(_Cluster)
     shared: dict[str, str] = {}
-    links: dict[str, _Link] = {}
-    for ex in walk():
-        for m in ex.entities:
-            key = name_key(m.name)
-            if key:
-                c = clusters[roots[key]]
-                c.names[display_name(m.name)] += 1
-                c.types[m.type] += 1
-                c.descriptions.add(m.description, shared)
-                _add_chunk(c.chunks, ex.chunk_id)
-        for r in ex.relations:
-            a, b = name_key(r.source), name_key(r.target)
-            if not a or not b or a == b or "alias" in r.keywords:
-                continue
-            ea, eb = eid(a), eid(b)
-            if ea == eb:
-                continue
-            rid = relation_id(ea, eb)
-            link = links.get(rid)
-            if link is None:
-                link = links[rid] = _Link(ea, eb)
-            link.descriptions.add(r.description, shared)
-            if r.keywords:
-                if link.keywords is None:
-                    link.keywords = set()
-                link.keywords.update(r.keywords)
-            link.weight += r.strength
-            _add_chunk(link.chunks, ex.chunk_id)
-    out = Resolved()
-    for root in sorted(clusters):
-        c = clusters.pop(root)
-        name = _most(c.names)
-        out.entities.append(Entity(
-            id=eid(root), name=name,
-            type=min(c.types.items(), key=lambda kv: (-kv[1], kv[0]))[0],
-            description=c.descriptions.text(),
-            aliases=tuple(sorted(n for n in c.names if n != name)),
-            chunk_ids=tuple(c.chunks),
-        ))  # fmt: skip
-    for rid in sorted(links):
-        link = links.pop(rid)
-        out.relations.append(Relation(
-            id=rid, source=link.source, target=link.target,
-            description=link.descriptions.text(),
-            keywords=tuple(sorted(link.keywords or ())),
-            weight=round(link.weight, 4),
-            chunk_ids=tuple(link.chunks),
-        ))  # fmt: skip
-    return out
+    with RelationSpill(scratch) as spill:
+        for ex in walk():
+            for m in ex.entities:
+                key = name_key(m.name)
+                if key:
+                    c = clusters[roots[key]]
+                    c.names[display_name(m.name)] += 1
+                    c.types[m.type] += 1
+                    c.descriptions.add(m.description, shared)
+                    _add_chunk(c.chunks, ex.chunk_id)
+            for r in ex.relations:
+                a, b = name_key(r.source), name_key(r.target)
+                if not a or not b or a == b or "alias" in r.keywords:
+                    continue
+                ea, eb = eid(a), eid(b)
+                if ea == eb:
+                    continue
+                lo, hi = sorted((ea, eb))
+                spill.add(
+                    relation_id(ea, eb), lo, hi, ex.chunk_id, r.description, r.keywords,
+                    r.strength,
+                )  # fmt: skip
+        del shared
+        entities = []
+        for root in sorted(clusters):
+            c = clusters.pop(root)
+            name = _most(c.names)
+            entities.append(Entity(
+                id=eid(root), name=name,
+                type=min(c.types.items(), key=lambda kv: (-kv[1], kv[0]))[0],
+                description=c.descriptions.text(),
+                aliases=tuple(sorted(n for n in c.names if n != name)),
+                chunk_ids=tuple(c.chunks),
+            ))  # fmt: skip
+        spill.finish()
+        yield Resolved(entities, spill)

@@ -25,7 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from graph.types import Community, Entity, EntityMention, Extraction, Relation, RelationMention
+from graph.types import (
+    Community,
+    Entity,
+    EntityMention,
+    Extraction,
+    Relation,
+    RelationMention,
+    RelationTable,
+)
 from ingest.atomic import disk_full_raised, sqlite_transaction
 
 DB_FILE = "graph.sqlite"
@@ -62,6 +70,19 @@ CREATE TABLE IF NOT EXISTS text_vectors(text_hash TEXT PRIMARY KEY, vector BLOB 
 # Rows a page of `iter_extractions`: a fast extraction's payload is about 12 KB (each mention
 # and relation carries its sentence), so a page is a few MB of JSON.
 EXTRACTION_PAGE = 500
+_WRITE_BATCH = 5_000  # relations per insert when the graph is replaced
+
+
+def _insert_relations(
+    db: sqlite3.Connection,
+    rows: list[tuple[str, str, str, str, str, float]],
+    links: list[tuple[str, str]],
+) -> None:
+    """Insert and clear a batch of relation rows and their chunk links."""
+    db.executemany("INSERT INTO relations VALUES (?, ?, ?, ?, ?, ?)", rows)
+    db.executemany("INSERT INTO relation_chunks VALUES (?, ?)", links)
+    rows.clear()
+    links.clear()
 
 
 def _payload(ex: Extraction) -> str:
@@ -97,6 +118,7 @@ class SqliteGraphStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+        self._root = root
         self._lock = threading.RLock()
         self._reading = 0  # depth of `reading()` on the connection (one transaction at a time)
 
@@ -224,7 +246,7 @@ class SqliteGraphStore:
     def replace_graph(
         self,
         entities: Sequence[Entity],
-        relations: Sequence[Relation],
+        relations: RelationTable,
         communities: Sequence[Community],
     ) -> None:
         with self._tx() as db:
@@ -235,11 +257,15 @@ class SqliteGraphStore:
                 for e in entities))  # fmt: skip
             db.executemany("INSERT INTO mentions VALUES (?, ?)",
                            ((e.id, c) for e in entities for c in e.chunk_ids))  # fmt: skip
-            db.executemany("INSERT INTO relations VALUES (?, ?, ?, ?, ?, ?)", (
-                (r.id, r.source, r.target, r.description, json.dumps(r.keywords), r.weight)
-                for r in relations))  # fmt: skip
-            db.executemany("INSERT INTO relation_chunks VALUES (?, ?)",
-                           ((r.id, c) for r in relations for c in r.chunk_ids))  # fmt: skip
+            rows: list[tuple[str, str, str, str, str, float]] = []
+            links: list[tuple[str, str]] = []
+            for r in relations:  # one walk: the relations may be read from disk
+                rows.append((r.id, r.source, r.target, r.description, json.dumps(r.keywords),
+                             r.weight))  # fmt: skip
+                links.extend((r.id, c) for c in r.chunk_ids)
+                if len(rows) >= _WRITE_BATCH:
+                    _insert_relations(db, rows, links)
+            _insert_relations(db, rows, links)
             db.executemany("INSERT INTO communities VALUES (?, ?, ?, ?, ?, ?)", [
                 (c.id, c.level, json.dumps(c.entity_ids), c.title, c.summary, c.parent)
                 for c in communities])  # fmt: skip
@@ -247,6 +273,9 @@ class SqliteGraphStore:
                 "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
             )
             db.execute("UPDATE meta SET value = '0' WHERE key = 'stale'")
+
+    def scratch_dir(self) -> Path | None:
+        return self._root
 
     def generation(self) -> int:
         return int(self._rows("SELECT value FROM meta WHERE key = 'generation'")[0][0])

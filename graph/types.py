@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +71,12 @@ class Community:
     title: str
     summary: str
     parent: str | None = None
+
+
+class RelationTable(Protocol):
+    """Relations that can be counted and walked, any number of times, in the same order: a
+    list, or a table too large for memory read from disk one relation at a time."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Relation]: ...

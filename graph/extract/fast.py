@@ -218,9 +218,26 @@ def sentence_entities(sentence: str) -> list[tuple[str, str]]:
     return list(seen.values())
 
 
-def _written_as_alias(sentence: str, a: str, b: str) -> bool:
-    """E.g. "低秩适配（LoRA）", "Low-Rank Adaptation (LoRA)": one name given in brackets after the other."""
+_BRACKET_CHARS = frozenset("()（）")
+_BRACKETED = re.compile(r"[（(]\s*([^()（）]*?)\s*[)）]")
+
+
+def _bracketed(sentence: str) -> frozenset[str]:
+    """What the sentence writes in brackets, trimmed: an alias can only be one of these."""
+    if "(" not in sentence and "（" not in sentence:
+        return frozenset()
+    return frozenset(_BRACKETED.findall(sentence))
+
+
+def _written_as_alias(sentence: str, a: str, b: str, inside: frozenset[str] | None = None) -> bool:
+    """E.g. "低秩适配（LoRA）", "Low-Rank Adaptation (LoRA)": one name given in brackets after
+    the other. `inside` is `_bracketed(sentence)`, computed once per sentence: a pair whose
+    names are not bracketed there needs no pattern (compiling one per pair was most of the
+    extractor's time on English text)."""
+    inside = _bracketed(sentence) if inside is None else inside
     for x, y in ((a, b), (b, a)):
+        if y.strip() not in inside and not _BRACKET_CHARS & set(y):
+            continue
         pattern = rf"(?<![A-Za-z0-9]){re.escape(x)}\s*[（(]\s*{re.escape(y)}\s*[)）]"
         if re.search(pattern, sentence):
             return True
@@ -239,11 +256,12 @@ class FastExtractor:
         for sentence in split_sentences(chunk.text):
             found = sentence_entities(sentence)[:MAX_PER_SENTENCE]
             evidence = sentence[:DESCRIPTION_CHARS]
+            inside = _bracketed(sentence)
             for name, kind in found:
                 entities.setdefault(name_key(name), EntityMention(name, kind, evidence))
             for (a, _), (b, _) in combinations(found, 2):
                 pair = (name_key(a), name_key(b))
-                if _written_as_alias(sentence, a, b):
+                if _written_as_alias(sentence, a, b, inside):
                     relations[pair] = RelationMention(a, b, evidence, ("alias",))
                     continue
                 old = relations.get(pair)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from graph.extract.fast import FastExtractor, sentence_entities
+from graph.extract.fast import FastExtractor, _written_as_alias, sentence_entities
 from graph.names import name_key
 from graph.resolution import resolve
 from graph.types import ChunkText, EntityMention, Extraction, RelationMention
@@ -135,3 +139,58 @@ def test_resolution_from_a_stream_equals_resolution_from_a_list() -> None:
     assert lora.chunk_ids == tuple(f"c{i:02}" for i in range(12))
     [rel] = b.relations
     assert rel.description == "pair 0 pair 1 pair 2" and rel.weight == 6.0
+
+
+def _alias_by_pattern(sentence: str, a: str, b: str) -> bool:
+    """The alias rule as one pattern per pair: what the extractor's cheap check must equal."""
+    for x, y in ((a, b), (b, a)):
+        pattern = rf"(?<![A-Za-z0-9]){re.escape(x)}\s*[（(]\s*{re.escape(y)}\s*[)）]"
+        if re.search(pattern, sentence):
+            return True
+    return False
+
+
+_NAMES = st.sampled_from(["LoRA", "Low-Rank Adaptation", "低秩适配", "QLoRA", "GPT-4", "x",
+                          "a(b)", " LoRA", "Lo(RA", "9"])  # fmt: skip
+_PIECES = st.sampled_from(["", " ", "\n ", "(", ")", "（", "）", "the ", "x", "9", "(b)"])
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(a=_NAMES, b=_NAMES, parts=st.lists(st.one_of(_NAMES, _PIECES), max_size=10))
+def test_the_alias_check_equals_the_pattern_rule(a: str, b: str, parts: list[str]) -> None:
+    sentence = "".join(parts)
+    assert _written_as_alias(sentence, a, b) == _alias_by_pattern(sentence, a, b)
+    bracketed = f"{a} ({b})"  # and the written-as-alias case itself, among other text
+    assert _written_as_alias(sentence + bracketed, a, b) == _alias_by_pattern(
+        sentence + bracketed, a, b
+    )
+
+
+def test_names_alike_in_meaning_merge_the_same_in_small_embedding_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Candidates (alike as strings, not enough to merge on that alone) go to the embedder a
+    few names at a time; which of them merge does not depend on the batch."""
+    from graph import resolution
+
+    same = {"Llama Index": 0, "LlamaIndexer": 0, "Vector Store": 1, "Vector Stores DB": 1,
+            "Mixtral": 2, "Mistral": 3}  # fmt: skip
+    sizes: list[int] = []
+
+    def embed(names: list[str]) -> np.ndarray:
+        sizes.append(len(names))
+        return np.eye(4, dtype=np.float32)[[same[n] for n in names]]
+
+    exs = [_ex(f"c{i}", a, b) for i, (a, b) in enumerate(
+        [("Llama Index", "Mixtral"), ("LlamaIndexer", "Vector Store"),
+         ("Vector Stores DB", "Mistral")])]  # fmt: skip
+    whole = resolve(exs, embed)
+    assert max(sizes) == 6
+    monkeypatch.setattr(resolution, "EMBED_BATCH", 2)
+    sizes.clear()
+    batched = resolve(exs, embed)
+    assert max(sizes) <= 3 and len(sizes) >= 2
+    assert batched == whole
+    names = sorted((e.name, *e.aliases) for e in whole.entities)
+    assert names == [("Llama Index", "LlamaIndexer"), ("Mistral",), ("Mixtral",),
+                     ("Vector Store", "Vector Stores DB")]  # fmt: skip
