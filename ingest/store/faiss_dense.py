@@ -25,6 +25,9 @@ from ingest.vector_index import FaissIndex, VectorIndex
 
 log = logging.getLogger(__name__)
 
+_VECTORS = "SELECT c.rowid, e.vector FROM chunks c JOIN embeddings e ON e.text_hash = c.text_hash"
+REBUILD_BATCH = 8192  # rows a vector-cache rebuild reads at a time (12 MB of 384-d vectors)
+
 
 class FaissDenseIndex:
     def __init__(self, db: Database, root: Path, dim: int) -> None:
@@ -71,22 +74,26 @@ class FaissDenseIndex:
             return len(self.index())
 
     def _vectors(self, rowids: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
-        sql = (
-            "SELECT c.rowid, e.vector FROM chunks c JOIN embeddings e ON e.text_hash = c.text_hash"
-        )
         args: list[str] = []
+        sql = _VECTORS
         if rowids is not None:
             sql += " WHERE c.rowid IN (SELECT value FROM json_each(?))"
             args.append(json.dumps(list(rowids)))
-        rows = self._db.rows(sql, args)
+        return self._array(self._db.rows(sql, args))
+
+    def _array(self, rows: Sequence[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
         return ids, vecs.reshape(len(rows), self._dim)
 
     def _rebuild(self) -> VectorIndex:
+        """Every chunk's vector, REBUILD_BATCH rows at a time from one statement (one
+        consistent read): reading them all first held three copies of the vectors at once
+        (the rows, their joined bytes, FAISS's own)."""
         index = FaissIndex(self._dim)
-        ids, vecs = self._vectors(None)
-        index.add(ids, vecs)
+        rows = self._db.conn().execute(_VECTORS)
+        while batch := rows.fetchmany(REBUILD_BATCH):
+            index.add(*self._array(batch))
         return index
 
     # --- after our own write, with readers held off -------------------------------------------

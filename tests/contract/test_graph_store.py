@@ -11,6 +11,7 @@ import pytest
 
 from graph.memory_store import MemoryGraphStore
 from graph.ports import GraphStore
+from graph.relation_spill import RelationSpill
 from graph.store import SqliteGraphStore
 from graph.types import Community, Entity, EntityMention, Extraction, Relation, RelationMention
 
@@ -100,6 +101,25 @@ def test_the_resolved_graph_is_replaced_whole(store: GraphStore) -> None:
     store.replace_graph([e1], [], [])
     assert [e.id for e in store.entities()] == ["e1"] and store.relations() == []
     assert store.generation() == g0 + 2
+
+
+def test_the_graph_is_replaced_from_relations_on_disk(store: GraphStore) -> None:
+    """A rebuild hands the store a relation table read from its scratch folder, walked once;
+    many relations go in batches and come back whole, and no scratch file stays behind."""
+    from graph import store as sqlite_module
+
+    scratch = store.scratch_dir()
+    assert scratch is None or scratch.is_dir()
+    rels = [Relation(f"r{i:05}", "e1", "e2", f"link {i}", ("k",) if i % 2 else (), float(i),
+                     (f"c{i:05}", f"c{i + 1:05}")) for i in range(sqlite_module._WRITE_BATCH + 7)]  # fmt: skip
+    with RelationSpill(scratch) as spill:
+        for r in rels:
+            for c in r.chunk_ids:
+                spill.add(r.id, r.source, r.target, c, r.description, r.keywords, r.weight / 2)
+        store.replace_graph([Entity("e1", "A", "x", "", (), ("c0",))], spill, [])
+        folder = spill.path.parent
+    assert store.relations() == rels
+    assert not list(folder.glob(".graph-build.sqlite.*.tmp"))
 
 
 def test_content_keyed_caches(store: GraphStore) -> None:

@@ -39,6 +39,31 @@ def test_reopened_store_loads_the_saved_vector_cache(tmp_path: Path) -> None:
     s2.close()
 
 
+def test_the_vector_cache_is_rebuilt_a_batch_at_a_time_and_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without its cache file the index is rebuilt from SQLite a few rows at a time; it holds
+    every chunk's vector under its own id, as one read would."""
+    from ingest.store import faiss_dense
+
+    root = tmp_path / "kb"
+    s = EmbeddedStore(root, embedder_name=EMB.name, dim=EMB.dim)
+    texts = [f"text number {i} about topic {i % 4}" for i in range(11)]
+    with s.writing():
+        put(s, "/a/a.txt", texts[:6])
+        put(s, "/b/b.txt", texts[6:])
+    s.close()
+    for f in root.glob("vectors-*.faiss"):
+        f.unlink()
+    monkeypatch.setattr(faiss_dense, "REBUILD_BATCH", 3)  # 11 rows: four batches
+    s2 = EmbeddedStore(root, embedder_name=EMB.name, dim=EMB.dim, create=False)
+    assert len(s2.dense) == 11
+    for text in texts:
+        [hit] = s2.chunks.hits(s2.dense.search(EMB.embed_query(text), 1))
+        assert hit.chunk.text == text and hit.score == pytest.approx(1, abs=1e-5)
+    s2.close()
+
+
 def test_a_write_by_another_process_is_seen_by_an_open_store(tmp_path: Path) -> None:
     root = tmp_path / "kb"
     reader = EmbeddedStore(root, embedder_name=EMB.name, dim=EMB.dim)

@@ -14,6 +14,7 @@ import pytest
 from graph.relation_spill import DESCRIPTION_CHARS, NAME, RelationSpill
 from graph.resolution import resolve_streaming
 from graph.types import EntityMention, Extraction, Relation, RelationMention
+from ingest.hashing import content_id
 
 Mention = tuple[str, str, str, str, str, tuple[str, ...], float]
 
@@ -109,3 +110,44 @@ def test_a_killed_builds_scratch_file_is_swept_and_a_live_ones_kept(tmp_path: Pa
     with RelationSpill(tmp_path):
         assert not killed.exists() and live.exists()
     assert sorted(tmp_path.iterdir()) == [live]
+
+
+def _co_occurrences(chunks: int) -> list[Extraction]:
+    """Ten names a chunk from a pool of 1,000: the pairs are mostly new relations, as in a
+    large corpus, while the entities stay few."""
+    rng = random.Random(chunks)
+    out = []
+    for i in range(chunks):
+        names = [content_id(str(n)) for n in rng.sample(range(1000), 10)]  # unalike
+        sentence = f"Sentence {i} names " + ", ".join(names) + "."
+        out.append(Extraction(
+            f"c{i:06}", [EntityMention(n, "concept", sentence) for n in names],
+            [RelationMention(a, b, sentence) for j, a in enumerate(names) for b in names[j + 1:]],
+        ))  # fmt: skip
+    return out
+
+
+def _peak_while_walking(exs: list[Extraction], folder: Path) -> tuple[int, int]:
+    """Relations resolved and walked, and the peak of Python memory meanwhile beyond the
+    extractions themselves."""
+    import tracemalloc
+
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    with resolve_streaming(exs, scratch=folder) as resolved:
+        n = sum(1 for _ in resolved.relations)
+        n_again = sum(1 for _ in resolved.relations)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    assert n == n_again == len(resolved.relations)
+    return n, peak
+
+
+def test_resolving_four_times_the_relations_takes_no_more_memory(tmp_path: Path) -> None:
+    """The relations live in the scratch file, not in memory: 4x the relations, about the
+    same peak (14 MB at both sizes when measured). Held as objects, as the old fold held
+    them, the 22k relations took 14 MB and the 82k 55 MB."""
+    small_n, small_peak = _peak_while_walking(_co_occurrences(500), tmp_path)
+    large_n, large_peak = _peak_while_walking(_co_occurrences(2000), tmp_path)
+    assert large_n > small_n + 40_000
+    assert large_peak < small_peak + 8 * 2**20, (small_peak, large_peak)
