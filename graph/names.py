@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 from ingest.hashing import content_id
@@ -24,11 +24,6 @@ def _t2s() -> Any:
     return opencc.OpenCC("t2s")
 
 
-# Names repeat across a corpus's mentions: a rebuild normalises each mention twice.
-_MEMO = 1 << 16
-
-
-@lru_cache(maxsize=_MEMO)
 def display_name(name: str) -> str:
     """A clean surface form: NFKC, trimmed, single spaces, no wrapping quotes or brackets."""
     name = unicodedata.normalize("NFKC", name)
@@ -36,7 +31,6 @@ def display_name(name: str) -> str:
     return name
 
 
-@lru_cache(maxsize=_MEMO)
 def name_key(name: str) -> str:
     text = display_name(name)
     if re.search(r"[\u3400-\u9fff]", text):

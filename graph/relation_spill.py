@@ -15,6 +15,7 @@ swept by the next one.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from ingest.atomic import disk_full_raised, sweep_temp_files, temp_path
 NAME = "graph-build.sqlite"
 BATCH = 20_000  # rows buffered between inserts
 DESCRIPTION_CHARS = 600
-_SEP = "\x1f"  # joins keywords in one column; no keyword contains a control character
+_SEP = "\x1f"  # joins chunk ids (hex content ids) in one column
 
 
 class Descriptions:
@@ -66,7 +67,9 @@ class RelationSpill:
         folder = Path(tempfile.gettempdir()) if folder is None else folder
         sweep_temp_files(folder, f".{NAME}.*.tmp")  # a killed build's scratch file
         self.path = temp_path(folder / NAME)
-        self._db = sqlite3.connect(self.path)
+        # one thread walks it, but a context manager may be finalised on another: closing
+        # (and so deleting the file) must work from there too
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
         for pragma in (
             "journal_mode = OFF",  # scratch: nothing to recover after a crash
             "synchronous = OFF",
@@ -111,7 +114,7 @@ class RelationSpill:
             text_id = self._chunk_texts[description] = self._next_text
             self._next_text += 1
             self._texts.append((text_id, description))
-        kw = _SEP.join(keywords) if keywords else None
+        kw = json.dumps(keywords, ensure_ascii=False) if keywords else None
         self._mentions.append((rid, source, target, chunk_id, text_id, kw, strength))
         if len(self._mentions) >= BATCH:
             self._flush()
@@ -142,8 +145,9 @@ class RelationSpill:
             )
             batch: list[tuple[str, str, str, str, str, float, str]] = []
             for r in self._fold():
-                batch.append((r.id, r.source, r.target, r.description, _SEP.join(r.keywords),
-                              r.weight, _SEP.join(r.chunk_ids)))  # fmt: skip
+                batch.append((r.id, r.source, r.target, r.description,
+                              json.dumps(r.keywords, ensure_ascii=False), r.weight,
+                              _SEP.join(r.chunk_ids)))  # fmt: skip
                 if len(batch) >= BATCH:
                     self._db.executemany("INSERT INTO relation VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
                     batch = []
@@ -173,7 +177,7 @@ class RelationSpill:
                 descriptions, keywords, weight, chunks = Descriptions(), set(), 0.0, []
             descriptions.add(body)
             if kw:
-                keywords.update(kw.split(_SEP))
+                keywords.update(json.loads(kw))
             weight += strength
             if not chunks or chunks[-1] != chunk_id:
                 chunks.append(chunk_id)
@@ -194,14 +198,16 @@ class RelationSpill:
         ):
             yield Relation(
                 id=rid, source=source, target=target, description=description,
-                keywords=tuple(kw.split(_SEP)) if kw else (), weight=weight,
+                keywords=tuple(json.loads(kw)), weight=weight,
                 chunk_ids=tuple(chunks.split(_SEP)),
             )  # fmt: skip
 
     def close(self) -> None:
-        self._db.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        try:
+            self._db.close()
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
 
     def __enter__(self) -> RelationSpill:
         return self

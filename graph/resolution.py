@@ -151,17 +151,27 @@ def resolve_streaming(
     else:
         ordered = sorted(extractions, key=lambda e: e.chunk_id)
         walk = lambda: ordered  # noqa: E731
+    # names repeat across mentions and each is normalised in both passes: memoised here, for
+    # this rebuild only (search normalises queries and descriptions, which must not pile up)
+    keys: dict[str, str] = {}
+
+    def key_of(name: str) -> str:
+        k = keys.get(name)
+        if k is None:
+            k = keys[name] = name_key(name)
+        return k
+
     # pass 1: the names, how each is written, and the aliases: enough to cluster them
     uf = _UnionFind()
     surface: dict[str, Counter[str]] = defaultdict(Counter)
     for ex in walk():
         for m in ex.entities:
-            key = name_key(m.name)
+            key = key_of(m.name)
             if key:
                 surface[key][display_name(m.name)] += 1
                 uf.find(key)
         for r in ex.relations:
-            a, b = name_key(r.source), name_key(r.target)
+            a, b = key_of(r.source), key_of(r.target)
             if a and b and a != b and "alias" in r.keywords:
                 uf.union(a, b)
     best_name = {k: _most(c) for k, c in surface.items()}
@@ -185,7 +195,7 @@ def resolve_streaming(
     with RelationSpill(scratch) as spill:
         for ex in walk():
             for m in ex.entities:
-                key = name_key(m.name)
+                key = key_of(m.name)
                 if key:
                     c = clusters[roots[key]]
                     c.names[display_name(m.name)] += 1
@@ -193,7 +203,7 @@ def resolve_streaming(
                     c.descriptions.add(m.description, shared)
                     _add_chunk(c.chunks, ex.chunk_id)
             for r in ex.relations:
-                a, b = name_key(r.source), name_key(r.target)
+                a, b = key_of(r.source), key_of(r.target)
                 if not a or not b or a == b or "alias" in r.keywords:
                     continue
                 ea, eb = eid(a), eid(b)
@@ -205,6 +215,7 @@ def resolve_streaming(
                     r.strength,
                 )  # fmt: skip
         del shared
+        keys.clear()
         entities = []
         for root in sorted(clusters):
             c = clusters.pop(root)

@@ -8,6 +8,7 @@ update the cached index in place while readers are held off (see `database.py`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -91,9 +92,9 @@ class FaissDenseIndex:
         consistent read): reading them all first held three copies of the vectors at once
         (the rows, their joined bytes, FAISS's own)."""
         index = FaissIndex(self._dim)
-        rows = self._db.conn().execute(_VECTORS)
-        while batch := rows.fetchmany(REBUILD_BATCH):
-            index.add(*self._array(batch))
+        with contextlib.closing(self._db.conn().execute(_VECTORS)) as rows:
+            while batch := rows.fetchmany(REBUILD_BATCH):
+                index.add(*self._array(batch))
         return index
 
     # --- after our own write, with readers held off -------------------------------------------

@@ -21,13 +21,14 @@ Mention = tuple[str, str, str, str, str, tuple[str, ...], float]
 
 def _mentions(seed: int, n: int) -> list[Mention]:
     """Mentions in chunk order: few relation ids (so each has many mentions), repeated and
-    long sentences (so descriptions dedupe and hit the cap), keywords now and then."""
+    long sentences (so descriptions dedupe and hit the cap), keywords now and then, an
+    empty one (an LLM keyword of punctuation only) and one with the separator among them."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
         rid = f"r{rng.randrange(12):02}"
         text = rng.choice(["short", "short", "x" * 250, "y" * 380, f"sentence {rng.randrange(9)}"])
-        kw = tuple(rng.sample(["uses", "extends", "cites"], rng.randrange(3)))
+        kw = tuple(rng.sample(["uses", "extends", "cites", "", "a\x1fb"], rng.randrange(3)))
         out.append((rid, f"a{rid}", f"b{rid}", f"c{i // 3:04}", text, kw, rng.choice([0.5, 1.0])))
     return out
 
