@@ -174,10 +174,16 @@ def multipart(files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Server:
     """`rag serve` in a child process on a free loopback port; stderr goes to a file."""
 
     def __init__(self, tmp: Path) -> None:
+        """`rag serve` as a terminal starts it: Ctrl-C reaches it even when this suite runs
+        in the background, where the shell ignores SIGINT and every child inherits that."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/api/v1"
         self.store = tmp / "store"
@@ -191,6 +197,7 @@ class Server:
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_interruptible,
             )
 
     @property
