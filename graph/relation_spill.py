@@ -8,8 +8,8 @@ relation at a time; what stays in memory is one relation, not the table.
 Once every mention is in, they are folded into one table of relations in id order, each from
 its mentions in the order they were added (chunk order), so the result equals an in-memory
 fold. That table can be walked any number of times (community detection, vector texts and
-the store's write each walk it once), a sequential scan each time. The file is a `temp_path` temp file: a killed build's is
-swept by the next one.
+the store's write each walk it once), a sequential scan each time. The file is a
+`temp_path` temp file: a killed build's is swept by the next one.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ class Descriptions:
 
     def text(self) -> str:
         return " ".join(self.texts)
+
+
+def add_chunk(chunks: list[str], chunk_id: str) -> None:
+    """Mentions come in chunk order: a chunk id not already last is new."""
+    if not chunks or chunks[-1] != chunk_id:
+        chunks.append(chunk_id)
 
 
 class RelationSpill:
@@ -143,15 +149,16 @@ class RelationSpill:
                 );
                 """
             )
+            insert = "INSERT INTO relation VALUES (?, ?, ?, ?, ?, ?, ?)"
             batch: list[tuple[str, str, str, str, str, float, str]] = []
             for r in self._fold():
                 batch.append((r.id, r.source, r.target, r.description,
                               json.dumps(r.keywords, ensure_ascii=False), r.weight,
                               _SEP.join(r.chunk_ids)))  # fmt: skip
                 if len(batch) >= BATCH:
-                    self._db.executemany("INSERT INTO relation VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
+                    self._db.executemany(insert, batch)
                     batch = []
-            self._db.executemany("INSERT INTO relation VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
+            self._db.executemany(insert, batch)
             self._db.executescript("DROP TABLE mention; DROP TABLE text;")
             self._db.commit()
         self._count = self._db.execute("SELECT COUNT(*) FROM relation").fetchone()[0]
@@ -179,8 +186,7 @@ class RelationSpill:
             if kw:
                 keywords.update(json.loads(kw))
             weight += strength
-            if not chunks or chunks[-1] != chunk_id:
-                chunks.append(chunk_id)
+            add_chunk(chunks, chunk_id)
         if rid is not None:
             yield _relation(rid, ends, descriptions, keywords, weight, chunks)
 

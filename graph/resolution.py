@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from graph.names import display_name, entity_id, name_key, relation_id
-from graph.relation_spill import Descriptions, RelationSpill
+from graph.relation_spill import Descriptions, RelationSpill, add_chunk
 from graph.types import Entity, Extraction, RelationTable
 
 STRING_THRESHOLD = 92.0  # rapidfuzz ratio: "transformer"/"transformers" merge, "LoRA"/"QLoRA" don't
@@ -117,11 +117,6 @@ class _Cluster:
         self.chunks: list[str] = []  # sorted and distinct: chunks come in order
 
 
-def _add_chunk(chunks: list[str], chunk_id: str) -> None:
-    if not chunks or chunks[-1] != chunk_id:
-        chunks.append(chunk_id)
-
-
 def _most(counts: Counter[str]) -> str:
     """The most frequent, then the shortest, then the first in order."""
     return min(counts.items(), key=lambda kv: (-kv[1], len(kv[0]), kv[0]))[0]
@@ -201,7 +196,7 @@ def resolve_streaming(
                     c.names[display_name(m.name)] += 1
                     c.types[m.type] += 1
                     c.descriptions.add(m.description, shared)
-                    _add_chunk(c.chunks, ex.chunk_id)
+                    add_chunk(c.chunks, ex.chunk_id)
             for r in ex.relations:
                 a, b = key_of(r.source), key_of(r.target)
                 if not a or not b or a == b or "alias" in r.keywords:

@@ -74,13 +74,9 @@ class FaissDenseIndex:
         with self._db.snapshot():
             return len(self.index())
 
-    def _vectors(self, rowids: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
-        args: list[str] = []
-        sql = _VECTORS
-        if rowids is not None:
-            sql += " WHERE c.rowid IN (SELECT value FROM json_each(?))"
-            args.append(json.dumps(list(rowids)))
-        return self._array(self._db.rows(sql, args))
+    def _vectors(self, rowids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        sql = _VECTORS + " WHERE c.rowid IN (SELECT value FROM json_each(?))"
+        return self._array(self._db.rows(sql, [json.dumps(list(rowids))]))
 
     def _array(self, rows: Sequence[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
