@@ -18,6 +18,7 @@ serve: setup
 
 test: setup
 	bash scripts/setup_browser.sh
+	bash scripts/services.sh up
 	bash scripts/check.sh
 
 check:

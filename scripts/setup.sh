@@ -30,13 +30,13 @@ if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split(
   "${PIP[@]}" install torch==2.13.0
 fi
 
-# The project, its dev tools and the extras whose tests run (llamaindex); skipped when pyproject.toml
+# The project, its dev tools and the extras whose tests run (llamaindex, cluster, ray); skipped when pyproject.toml
 # has not changed since the last install.
 stamp="$VENV/.rag-installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   log "installing the project and its dependencies"
   echo "torch==2.13.0" > "$VENV/constraints.txt"
-  "${PIP[@]}" install -c "$VENV/constraints.txt" -e ".[dev,llamaindex]"
+  "${PIP[@]}" install -c "$VENV/constraints.txt" -e ".[dev,llamaindex,cluster,ray]"
   rm -f "$VENV"/.rag-installed-*; touch "$stamp"
 fi
 

@@ -108,3 +108,45 @@ def smoke_generator(models_dir: Path):
 @pytest.fixture(scope="session")
 def default_generator(models_dir: Path):
     return _generator(models_dir, "qwen2.5-1.5b", 4096)
+
+
+# --- the cluster backend's engines (scripts/services.sh up; `make test` starts them) ---------
+
+PG_URL = os.environ.get("RAG_POSTGRES_URL", "postgresql://rag:rag@127.0.0.1:5433/rag")
+MILVUS_URI = os.environ.get("RAG_MILVUS_URI", "http://127.0.0.1:19530")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """The PostgreSQL that scripts/services.sh starts; skips (fails under CI) when it is down."""
+    try:
+        import psycopg
+    except ImportError:
+        need(False, "psycopg is not installed (the [cluster] extra)")
+    try:
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except psycopg.OperationalError as e:
+        need(False, f"PostgreSQL is not running at {PG_URL} (scripts/services.sh up): {e}")
+    return PG_URL
+
+
+@pytest.fixture(scope="session")
+def milvus_uri() -> str:
+    """The Milvus Lite server that scripts/services.sh starts; skips (fails under CI) when down."""
+    try:
+        from pymilvus import MilvusClient
+    except ImportError:
+        need(False, "pymilvus is not installed (the [cluster] extra)")
+    try:
+        MilvusClient(MILVUS_URI, timeout=5).close()
+    except Exception as e:  # pymilvus raises its own MilvusException on a refused connection
+        need(False, f"Milvus is not running at {MILVUS_URI} (scripts/services.sh up): {e}")
+    return MILVUS_URI
+
+
+@pytest.fixture
+def cluster_name(request: pytest.FixtureRequest) -> str:
+    """A knowledge-base name no other test uses (a PostgreSQL schema, a Milvus collection prefix)."""
+    import uuid
+
+    return f"t{uuid.uuid4().hex[:12]}"
