@@ -1,6 +1,7 @@
 """The `store` fixture shared by the store contract tests: every `Store` implementation, one param each.
 
-A cluster backend (PostgreSQL + Milvus) joins the params and the contract tests pass unchanged.
+The cluster backend (PostgreSQL + Milvus, `ingest.cluster`) is the third param: the servers
+that scripts/services.sh starts, a fresh knowledge base per test, dropped after it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,21 @@ from ingest.store.memory import MemoryStore
 EMB = HashingEmbedder(64)
 
 
-@pytest.fixture(params=["embedded", "memory"])
+@pytest.fixture(params=["embedded", "memory", "cluster"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "cluster":
+        from ingest.cluster.store import ClusterStore, ClusterTarget, drop
+
+        target = ClusterTarget(
+            request.getfixturevalue("pg_url"),
+            request.getfixturevalue("milvus_uri"),
+            request.getfixturevalue("cluster_name"),
+        )
+        cluster = ClusterStore(target, embedder_name=EMB.name, dim=EMB.dim)
+        yield cluster
+        cluster.close()
+        drop(target)
+        return
     s: Store = (
         EmbeddedStore(tmp_path / "kb", embedder_name=EMB.name, dim=EMB.dim)
         if request.param == "embedded"
