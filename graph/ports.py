@@ -4,8 +4,9 @@ Two layers, as in `graph/store.py` (the SQLite implementation): per-chunk extrac
 expensive part, stored as they are made so an interrupted build resumes; and the resolved
 graph (entities, relations, communities), replaced whole from the extractions of the done
 documents. Plus two caches keyed by content: community reports and vectors of names and
-reports. `graph.memory_store.MemoryGraphStore` is the fake; tests/contract/test_graph_store.py
-holds both to the same tests, and a PostgreSQL backend will be held to them too.
+reports. `graph.postgres_store.PostgresGraphStore` serves the cluster backend and
+`graph.memory_store.MemoryGraphStore` is the fake; tests/contract/test_graph_store.py holds all
+three to the same tests.
 """
 
 from __future__ import annotations

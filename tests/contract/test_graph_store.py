@@ -1,5 +1,6 @@
-"""Every `GraphStore` behaves the same: the SQLite one beside the embedded store and the
-in-memory fake. A PostgreSQL backend joins the fixture's params and passes these unchanged."""
+"""Every `GraphStore` behaves the same: the SQLite one beside the embedded store, the
+PostgreSQL one of the cluster backend (in a fresh schema, dropped after the test; skipped when
+no server runs) and the in-memory fake."""
 
 from __future__ import annotations
 
@@ -16,11 +17,28 @@ from graph.store import SqliteGraphStore
 from graph.types import Community, Entity, EntityMention, Extraction, Relation, RelationMention
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
-    s: GraphStore = SqliteGraphStore(tmp_path) if request.param == "sqlite" else MemoryGraphStore()
-    yield s
-    s.close()
+    if request.param != "postgres":
+        s: GraphStore = (
+            SqliteGraphStore(tmp_path) if request.param == "sqlite" else MemoryGraphStore()
+        )
+        yield s
+        s.close()
+        return
+    import psycopg
+    from psycopg import sql
+
+    from graph.postgres_store import PostgresGraphStore
+
+    url, name = request.getfixturevalue("pg_url"), request.getfixturevalue("cluster_name")
+    pg = PostgresGraphStore(url, name)
+    try:
+        yield pg
+    finally:
+        pg.close()
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
 
 
 def _ex(chunk_id: str, *names: str, extractor: str = "fast") -> Extraction:
