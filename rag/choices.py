@@ -15,6 +15,8 @@ ParserName = Literal["builtin", "unstructured"]  # ingest/loaders; unstructured 
 GraphMode = Literal["fast", "llm", "off"]
 RetrievalMethod = Literal["dense", "bm25", "hybrid"]
 FusionMethod = Literal["score", "rrf"]
+# the embedded store (one directory) or PostgreSQL + Milvus (ingest.cluster, docs/scale-out.md)
+BackendName = Literal["embedded", "cluster"]
 # answering modes and graph strategies: what each one does is in rag/modes/registry.py
 ModeName = Literal["rag", "graph", "kag"]
 GraphStrategy = Literal["local", "global", "ppr", "hybrid"]

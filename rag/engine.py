@@ -27,6 +27,7 @@ from ingest.errors import (
     ConfigError,
     DocumentError,
     DocumentNotFound,
+    EmbedderMismatch,
     ModelNotInstalled,
     UsageError,
 )
@@ -56,6 +57,7 @@ from rag.types import Answer, AnswerEvent, Done
 if TYPE_CHECKING:
     from graph.knowledge_graph import KnowledgeGraph
     from graph.search import GraphIndex
+    from ingest.cluster.store import ClusterTarget
 
 GraphProgress = Callable[[int, int], None]
 
@@ -147,7 +149,7 @@ class Engine:
             SerialGenerator(generator) if generator is not None else None
         )
         self._lock = threading.RLock()  # builds each part once, whichever thread asks first
-        self._store: EmbeddedStore | None = None
+        self._store: Store | None = None
         self._graph_store: GraphStore | None = None
         self._graph_index: tuple[int, GraphIndex] | None = None
         self._kg: tuple[int, KnowledgeGraph] | None = None
@@ -201,18 +203,55 @@ class Engine:
             return self._generator
 
     def _check_embedder(self, embedder: Embedder) -> None:
+        if self.settings.backend == "cluster":
+            from ingest.cluster.store import stored_embedder
+
+            name, dim = stored_embedder(self._cluster_target())
+            if (name, dim) != (embedder.name, embedder.dim):
+                raise EmbedderMismatch(
+                    f"{self.location} was built with embedder {name} (dim {dim}), not "
+                    f"{embedder.name} (dim {embedder.dim}); use the same embedder"
+                )
+            return
         check_or_create(self.settings.store_dir, embedder.name, embedder.dim, create=False)
 
-    def _open_store(self, create: bool) -> EmbeddedStore:
+    def _cluster_target(self) -> ClusterTarget:
+        from ingest.cluster.store import ClusterTarget
+
+        s = self.settings
+        return ClusterTarget(s.postgres_url, s.milvus_uri, s.cluster_name)
+
+    @property
+    def location(self) -> str:
+        """Where the knowledge base lives, for messages: a directory, or the cluster's name and
+        servers (password left out)."""
+        if self.settings.backend == "cluster":
+            return self._cluster_target().describe()
+        return str(self.settings.store_dir)
+
+    def _open_store(self, create: bool) -> Store:
         with self._lock:
             if self._store is None:
-                root = self.settings.store_dir
+                cluster = self.settings.backend == "cluster"
                 if create or self._embedder is not None:
                     emb = self.embedder
                     name, dim = emb.name, emb.dim
-                else:  # reading documents needs no model: trust the manifest until one loads
-                    name, dim = read_embedder(root)
-                self._store = EmbeddedStore(root, embedder_name=name, dim=dim, create=create)
+                elif cluster:  # reading documents needs no model: trust the record
+                    from ingest.cluster.store import stored_embedder
+
+                    name, dim = stored_embedder(self._cluster_target())
+                else:  # … or the manifest, until one loads
+                    name, dim = read_embedder(self.settings.store_dir)
+                if cluster:
+                    from ingest.cluster.store import ClusterStore
+
+                    self._store = ClusterStore(
+                        self._cluster_target(), embedder_name=name, dim=dim, create=create
+                    )
+                else:
+                    self._store = EmbeddedStore(
+                        self.settings.store_dir, embedder_name=name, dim=dim, create=create
+                    )
             return self._store
 
     def create_store(self) -> Store:
@@ -325,7 +364,13 @@ class Engine:
     def graph_store(self) -> GraphStore:
         with self._lock:
             if self._graph_store is None:
-                self._graph_store = SqliteGraphStore(self.settings.store_dir)
+                if self.settings.backend == "cluster":
+                    from graph.postgres_store import PostgresGraphStore
+
+                    s = self.settings
+                    self._graph_store = PostgresGraphStore(s.postgres_url, s.cluster_name)
+                else:
+                    self._graph_store = SqliteGraphStore(self.settings.store_dir)
             return self._graph_store
 
     def sync_graph(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -24,6 +25,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from ingest.errors import ConfigError
 from rag.choices import (
+    BackendName,
     EmbedderBackend,
     EmbedderName,
     FusionMethod,
@@ -111,6 +113,12 @@ class Settings:
     candidates: int = 50  # per retriever, before fusion
     # store
     write_wait: float = 5.0  # seconds a second writer waits for the store's lock
+    # "cluster": PostgreSQL (documents, chunks, vectors, the graph) and Milvus (dense and BM25
+    # search); the defaults are what scripts/services.sh starts on loopback
+    backend: BackendName = "embedded"
+    postgres_url: str = field(default="postgresql://rag:rag@127.0.0.1:5433/rag", repr=False)
+    milvus_uri: str = "http://127.0.0.1:19530"  # a server's URI, or a Milvus Lite file path
+    cluster_name: str = "default"  # the knowledge base: a PostgreSQL schema, a Milvus prefix
     # web server (rag serve)
     # RAG_API_KEY: required as `Authorization: Bearer <key>` when set; kept out of repr (logs)
     api_key: str | None = field(default=None, repr=False)
@@ -211,6 +219,9 @@ def _check(s: Settings) -> None:
         if missing := [f"{name} ({env_var(name)})" for name, v in needed.items() if not v]:
             raise _bad("generator", s.generator, "needs " + " and ".join(missing))
     llm_extract_budget(s.llm_extract)
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", s.cluster_name):
+        raise _bad("cluster_name", s.cluster_name,
+                   "must be lower-case letters, digits and _, starting with a letter (≤ 41)")  # fmt: skip
 
 
 def _check_type(name: str, value: Any) -> None:

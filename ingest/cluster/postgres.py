@@ -84,7 +84,9 @@ def glob_regex(glob: str) -> str:
             out.append(".*")
         elif c == "?":
             out.append(".")
-        elif c == "[" and (end := glob.find("]", i + 1 if glob[i : i + 1] in ("!", "^") else i)) > 0:
+        elif (
+            c == "[" and (end := glob.find("]", i + 1 if glob[i : i + 1] in ("!", "^") else i)) > 0
+        ):
             body = glob[i:end]
             i = end + 1
             neg = body[:1] in ("!", "^")
@@ -129,17 +131,25 @@ class PgDatabase:
         """The schema and tables, idempotently (two processes creating at once included)."""
         db = self.conn()
         with db.transaction():
-            db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"rag-ddl:{self.name}",))
+            # the same key as graph.postgres_store.schema_lock_key: one creator of a schema at a time
+            db.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (f"rag schema {self.name}",),
+            )
             db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.name)))
             db.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(self.name)))
             for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 db.execute(stmt)
 
     def exists(self) -> bool:
-        row = self.conn().execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'meta'",
-            (self.name,),
-        ).fetchone()
+        row = (
+            self.conn()
+            .execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'meta'",
+                (self.name,),
+            )
+            .fetchone()
+        )
         return row is not None
 
     def conn(self) -> psycopg.Connection[Any]:
@@ -177,7 +187,7 @@ class PgDatabase:
         self._local = threading.local()
 
     def rows(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
-        return self.conn().execute(query.encode(), args).fetchall()  # type: ignore[arg-type]
+        return self.conn().execute(query.encode(), args).fetchall()
 
     def generation(self) -> int:
         return int(self.rows("SELECT value FROM meta WHERE key = 'generation'")[0][0])
@@ -236,7 +246,7 @@ class PgChunkStore:
         return StoreCounts(int(docs), int(chunks))
 
     def documents(self) -> list[DocumentInfo]:
-        rows = self._db.rows(f"SELECT {DOC_COLS} FROM documents ORDER BY source COLLATE \"C\"")
+        rows = self._db.rows(f'SELECT {DOC_COLS} FROM documents ORDER BY source COLLATE "C"')
         return [_doc(r) for r in rows]
 
     def document(self, doc_id: str) -> DocumentInfo | None:

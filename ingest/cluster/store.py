@@ -41,7 +41,9 @@ class ClusterTarget:
     name: str = "default"
 
     def describe(self) -> str:
-        return f"cluster {self.name} (PostgreSQL {_safe(self.postgres_url)}, Milvus {self.milvus_uri})"
+        return (
+            f"cluster {self.name} (PostgreSQL {_safe(self.postgres_url)}, Milvus {self.milvus_uri})"
+        )
 
 
 class MilvusDense:
@@ -50,7 +52,9 @@ class MilvusDense:
 
     def search(self, query: np.ndarray, k: int, flt: SearchFilter | None = None) -> list[Scored]:
         with self._s.reading():
-            docs = self._s.chunks.doc_ids_passing(flt) if flt is not None and not flt.empty else None
+            docs = (
+                self._s.chunks.doc_ids_passing(flt) if flt is not None and not flt.empty else None
+            )
             ranked = self._s.milvus.search_dense(query, k, docs)
             return to_scored(ranked, self._s.chunks.ids_of([pk for pk, _ in ranked]))
 
@@ -63,7 +67,9 @@ class MilvusKeywords:
         if not query.strip():
             return []
         with self._s.reading():
-            docs = self._s.chunks.doc_ids_passing(flt) if flt is not None and not flt.empty else None
+            docs = (
+                self._s.chunks.doc_ids_passing(flt) if flt is not None and not flt.empty else None
+            )
             ranked = self._s.milvus.search_keywords(query, k, docs)
             return to_scored(ranked, self._s.chunks.ids_of([pk for pk, _ in ranked]))
 
@@ -227,7 +233,10 @@ class ClusterStore:
     def delete_document(self, doc_id: str) -> None:
         with self.writing(), self._db.lock.exclusive():
             with self._db.transaction() as db:
-                if db.execute("SELECT 1 FROM documents WHERE id = %s", (doc_id,)).fetchone() is None:
+                if (
+                    db.execute("SELECT 1 FROM documents WHERE id = %s", (doc_id,)).fetchone()
+                    is None
+                ):
                     raise DocumentNotFound(f"no document with id {doc_id}")
                 _, gone = PgChunkStore.delete(db, doc_id)
                 PgChunkStore.gc_embeddings(db, gone)
@@ -258,9 +267,7 @@ class ClusterStore:
             present = {int(r[0]) for r in rows}
             self.milvus.delete([pk for pk in pks if pk not in present])
             self.milvus.upsert([(int(pk), d, t, bytes(v)) for pk, d, t, v in rows])
-            self._db.rows(
-                "DELETE FROM index_outbox WHERE pk = ANY(%s) RETURNING pk", (pks,)
-            )
+            self._db.rows("DELETE FROM index_outbox WHERE pk = ANY(%s) RETURNING pk", (pks,))
             applied += len(pks)
 
     def reindex(self, progress: Any = None) -> tuple[int, int]:
@@ -307,3 +314,18 @@ def drop(target: ClusterTarget) -> None:
         milvus.drop()
     finally:
         milvus.close()
+
+
+def stored_embedder(target: ClusterTarget) -> tuple[str, int]:
+    """The embedder a cluster knowledge base was built with, without loading it (the cheap
+    commands need no model), as `read_embedder` reads an embedded store's manifest."""
+    db = PgDatabase(target.postgres_url, target.name)
+    try:
+        if not db.exists():
+            raise StoreNotFound(
+                f"no knowledge base {target.name!r} in {target.describe()}; "
+                "run `RAG_BACKEND=cluster rag ingest PATH` or `rag migrate --to cluster`"
+            )
+        return str(db.meta("embedder")), int(db.meta("dim") or 0)
+    finally:
+        db.close()

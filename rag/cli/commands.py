@@ -67,7 +67,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             "ignored": report.ignored, "seconds": round(report.seconds, 3),
         })  # fmt: skip
     else:
-        print(f"{report.summary()} → {engine.settings.store_dir}", file=sys.stderr)
+        print(f"{report.summary()} → {engine.location}", file=sys.stderr)
     return 1 if report.failed and len(report.failed) == len(report.results) else 0
 
 
@@ -143,9 +143,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
                 + (f"  [{meta}]" if meta else "")
             )
         counts = engine.counts()
-        print(
-            f"{counts.documents} documents, {counts.chunks} chunks in {engine.settings.store_dir}"
-        )
+        print(f"{counts.documents} documents, {counts.chunks} chunks in {engine.location}")
     return 0
 
 
