@@ -341,19 +341,22 @@ class PgChunkStore:
                 "INSERT INTO embeddings VALUES (%s, %s) ON CONFLICT DO NOTHING",
                 [(h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()],
             )
+            cur.executemany(
+                "INSERT INTO chunks(id, doc_id, ordinal, text, text_hash, heading_path, page, "
+                "kind, n_tokens, indexed_text) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+                "RETURNING pk",
+                [(c.id, c.doc_id, c.ordinal, c.text, c.text_hash,
+                  json.dumps(list(c.heading_path), ensure_ascii=False), c.page, c.kind,
+                  c.n_tokens, t) for c, t in zip(chunks, texts, strict=True)],
+                returning=True,
+            )  # fmt: skip
             pks: list[int] = []
-            for c, t in zip(chunks, texts, strict=True):
-                cur.execute(
-                    "INSERT INTO chunks(id, doc_id, ordinal, text, text_hash, heading_path, page, "
-                    "kind, n_tokens, indexed_text) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
-                    "RETURNING pk",
-                    (c.id, c.doc_id, c.ordinal, c.text, c.text_hash,
-                     json.dumps(list(c.heading_path), ensure_ascii=False), c.page, c.kind,
-                     c.n_tokens, t),
-                )  # fmt: skip
+            while chunks:
                 row = cur.fetchone()
-                assert row is not None
-                pks.append(int(row[0]))
+                if row is not None:
+                    pks.append(int(row[0]))
+                if not cur.nextset():
+                    break
             cur.executemany(
                 "INSERT INTO index_outbox VALUES (%s, 'upsert') "
                 "ON CONFLICT (pk) DO UPDATE SET op = 'upsert'",
