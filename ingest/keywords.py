@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from functools import cache
 from typing import Any
 
@@ -136,8 +137,11 @@ _ZH_STOP = frozenset(
 
 @cache
 def jieba_module() -> Any:
-    """jieba, imported on first use with its start-up chatter silenced."""
-    import jieba
+    """jieba, imported on first use with its start-up chatter silenced (and the deprecation
+    warning of the `pkg_resources` it imports, which milvus-lite needs installed)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+        import jieba
 
     jieba.setLogLevel(logging.WARNING)
     return jieba

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -39,7 +40,9 @@ class MilvusIndexes:
     """The dense and BM25 indexes of one knowledge base (`<name>_chunks`)."""
 
     def __init__(self, uri: str, name: str, dim: int) -> None:
-        from pymilvus import MilvusClient
+        with warnings.catch_warnings():  # milvus-lite imports pkg_resources, deprecated
+            warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+            from pymilvus import MilvusClient
 
         self.uri, self.collection, self.dim = uri, f"{name}_chunks", dim
         try:
