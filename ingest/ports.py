@@ -83,6 +83,11 @@ class ChunkStore(Protocol):
         """Which of these chunk texts have no stored embedding (unchanged text is not re-embedded)."""
         ...
 
+    def vectors(self, text_hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """The stored embeddings of these chunk texts (float32), by text hash; unknown hashes
+        are left out. What a migration copies instead of embedding again."""
+        ...
+
 
 class DenseIndex(Protocol):
     """Nearest chunks by inner product of L2-normalised vectors (cosine)."""

@@ -4,6 +4,9 @@ The checks live beside what they check (`ingest.store.doctor` for SQLite, FTS5 a
 `graph.doctor` for the knowledge graph); this module adds the manifest, holds the store's write
 lock so no writer moves the store on mid-check, and runs the repair in the order that works:
 the store's rows first (the graph cites chunks), then the graph.
+
+On the cluster backend the record is PostgreSQL and Milvus is derived from it: the check is that
+the pair agree (`ClusterStore.index_gap`), the repair applies the outbox and reindexes.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ingest.store.manifest import read_embedder
 from rag.settings import Settings
 
 if TYPE_CHECKING:
+    from ingest.cluster.store import ClusterStore
     from rag.engine import Engine
 
 
@@ -86,7 +90,13 @@ def _no_writer(root: Path, wait: float) -> Iterator[None]:
 
 
 def diagnose(settings: Settings) -> DoctorReport:
-    """Every problem of the store at `settings.store_dir`; changes nothing."""
+    """Every problem of the store at `settings.store_dir` (or of the cluster knowledge base
+    the settings name); changes nothing."""
+    if settings.backend == "cluster":
+        from rag.engine import Engine
+
+        with Engine(settings) as engine:
+            return _diagnose_cluster(engine)
     root = settings.store_dir
     name, dim = read_embedder(root)  # StoreNotFound when there is no store
     if not (root / DB_FILE).is_file():
@@ -98,13 +108,7 @@ def diagnose(settings: Settings) -> DoctorReport:
 def _diagnose(settings: Settings, name: str, dim: int) -> DoctorReport:
     root = settings.store_dir
     report = DoctorReport(str(root))
-    want = expected_embedder(settings)
-    if name != want:
-        report.problems.append(Problem(
-            "embedder_mismatch", 1,
-            f"the store was built with {name}, the settings name {want} (RAG_EMBEDDER): "
-            "searching would compare unlike vectors; use the store's embedder",
-        ))  # fmt: skip
+    report.problems += _embedder_problems(settings, name)
     report.problems += check_store(root, dim)
     if any(p.code == "sqlite_corrupt" for p in report.problems):
         return report
@@ -114,6 +118,78 @@ def _diagnose(settings: Settings, name: str, dim: int) -> DoctorReport:
     report.unfinished = [p for p in report.problems if p.code in UNFINISHED]
     report.problems = [p for p in report.problems if p.code not in UNFINISHED]
     return report
+
+
+def _embedder_problems(settings: Settings, name: str) -> list[Problem]:
+    want = expected_embedder(settings)
+    if name == want:
+        return []
+    return [Problem(
+        "embedder_mismatch", 1,
+        f"the store was built with {name}, the settings name {want} (RAG_EMBEDDER): "
+        "searching would compare unlike vectors; use the store's embedder",
+    )]  # fmt: skip
+
+
+def _cluster_store(engine: Engine) -> ClusterStore:
+    from ingest.cluster.store import ClusterStore
+
+    store = engine.store  # StoreNotFound when there is no knowledge base
+    assert isinstance(store, ClusterStore)
+    return store
+
+
+def _diagnose_cluster(engine: Engine) -> DoctorReport:
+    """Does Milvus hold exactly PostgreSQL's chunks? Compared without the write lock: taking
+    it applies the outbox, which is a repair; a write running meanwhile shows as pending."""
+    store = _cluster_store(engine)
+    report = DoctorReport(engine.location)
+    report.problems += _embedder_problems(engine.settings, engine.stored_embedder()[0])
+    counts = store.chunks.counts()
+    report.documents, report.chunks = counts.documents, counts.chunks
+    missing, extra, pending = store.index_gap()
+    if missing:
+        report.problems.append(Problem(
+            "milvus_missing", missing,
+            "chunks on record in PostgreSQL are missing from the Milvus index: no search finds "
+            "them", "index them again from PostgreSQL",
+        ))  # fmt: skip
+    if extra:
+        report.problems.append(Problem(
+            "milvus_extra", extra,
+            "rows in the Milvus index have no chunk in PostgreSQL: searches may rank what was "
+            "deleted", "drop them from Milvus",
+        ))  # fmt: skip
+    if pending:
+        report.unfinished.append(Problem(
+            "outbox_pending", pending,
+            "Milvus operations a write queued are not applied yet (the write died after its "
+            "commit, or is running)", "apply them to Milvus",
+        ))  # fmt: skip
+    return report
+
+
+def _repair_cluster(settings: Settings) -> DoctorReport:
+    from rag.engine import Engine
+
+    with Engine(settings) as engine:
+        before = _diagnose_cluster(engine)
+        codes = {p.code for p in before.found if p.repairable}
+        if not codes or "embedder_mismatch" in {p.code for p in before.problems}:
+            return before
+        store = _cluster_store(engine)
+        done: list[str] = []
+        with store.writing(settings.write_wait):  # taking it applies the outbox first
+            applied = store.apply_outbox()
+            queued = sum(p.count for p in before.unfinished if p.code == "outbox_pending")
+            if queued or applied:
+                done.append(f"applied {max(queued, applied)} queued operations to Milvus")
+            indexed, dropped = store.reindex()
+            done.append(f"reindexed Milvus from PostgreSQL ({indexed} chunks indexed, "
+                        f"{dropped} rows dropped)")  # fmt: skip
+        after = _diagnose_cluster(engine)
+        after.repaired = done
+        return after
 
 
 def _ids(root: Path) -> tuple[set[str], set[str]]:
@@ -133,6 +209,8 @@ def repair(settings: Settings, embed: Callable[[], Embed] | None = None) -> Doct
     engine's embedder, loaded only then)."""
     from rag.engine import Engine
 
+    if settings.backend == "cluster":
+        return _repair_cluster(settings)
     root = settings.store_dir
     before = diagnose(settings)
     codes = {p.code for p in before.found if p.repairable}

@@ -9,6 +9,7 @@ which llama.cpp cannot do for two callers at once, is serialised.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -204,9 +205,7 @@ class Engine:
 
     def _check_embedder(self, embedder: Embedder) -> None:
         if self.settings.backend == "cluster":
-            from ingest.cluster.store import stored_embedder
-
-            name, dim = stored_embedder(self._cluster_target())
+            name, dim = self.stored_embedder()
             if (name, dim) != (embedder.name, embedder.dim):
                 raise EmbedderMismatch(
                     f"{self.location} was built with embedder {name} (dim {dim}), not "
@@ -232,27 +231,50 @@ class Engine:
     def _open_store(self, create: bool) -> Store:
         with self._lock:
             if self._store is None:
-                cluster = self.settings.backend == "cluster"
                 if create or self._embedder is not None:
                     emb = self.embedder
                     name, dim = emb.name, emb.dim
-                elif cluster:  # reading documents needs no model: trust the record
-                    from ingest.cluster.store import stored_embedder
-
-                    name, dim = stored_embedder(self._cluster_target())
-                else:  # … or the manifest, until one loads
-                    name, dim = read_embedder(self.settings.store_dir)
-                if cluster:
-                    from ingest.cluster.store import ClusterStore
-
-                    self._store = ClusterStore(
-                        self._cluster_target(), embedder_name=name, dim=dim, create=create
-                    )
-                else:
-                    self._store = EmbeddedStore(
-                        self.settings.store_dir, embedder_name=name, dim=dim, create=create
-                    )
+                else:  # reading documents needs no model: trust the manifest (or the record)
+                    name, dim = self.stored_embedder()
+                self._store = self._new_store(name, dim, create)
             return self._store
+
+    def _new_store(self, name: str, dim: int, create: bool) -> Store:
+        if self.settings.backend == "cluster":
+            from ingest.cluster.store import ClusterStore
+
+            return ClusterStore(self._cluster_target(), embedder_name=name, dim=dim, create=create)
+        return EmbeddedStore(self.settings.store_dir, embedder_name=name, dim=dim, create=create)
+
+    def stored_embedder(self) -> tuple[str, int]:
+        """The name and dimension of the embedder the knowledge base was built with, loading
+        no model; `StoreNotFound` when there is no knowledge base."""
+        if self.settings.backend == "cluster":
+            from ingest.cluster.store import stored_embedder
+
+            return stored_embedder(self._cluster_target())
+        return read_embedder(self.settings.store_dir)
+
+    def create_store_as(self, embedder_name: str, dim: int) -> Store:
+        """The store, created for the named embedder without loading it: what `rag migrate`
+        writes into, the vectors coming with the copy rather than from a model."""
+        with self._lock:
+            if self._store is None:
+                self._store = self._new_store(embedder_name, dim, create=True)
+            return self._store
+
+    def drop_store(self) -> None:
+        """Delete the knowledge base the settings name (`rag migrate --replace`): a cluster's
+        schema and Milvus collections, or an embedded store's directory. A directory with no
+        store's manifest in it is not ours to delete: `StoreNotFound`, nothing removed."""
+        self.close()
+        if self.settings.backend == "cluster":
+            from ingest.cluster.store import drop
+
+            drop(self._cluster_target())
+            return
+        read_embedder(self.settings.store_dir)
+        shutil.rmtree(self.settings.store_dir)
 
     def create_store(self) -> Store:
         """The store, created (with the embedder's manifest) if it does not exist yet."""

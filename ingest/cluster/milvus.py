@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -46,7 +47,9 @@ class MilvusIndexes:
 
         self.uri, self.collection, self.dim = uri, f"{name}_chunks", dim
         try:
-            self._client = MilvusClient(uri, timeout=30)
+            # a connection of its own: pymilvus shares one per URI by default, and closing
+            # any client on it closes it under every other store open on that URI
+            self._client = MilvusClient(uri, timeout=30, alias=f"rag-{uuid.uuid4().hex}")
         except Exception as e:  # pymilvus raises MilvusException or grpc errors
             raise StoreError(
                 f"cannot reach Milvus at {uri} (RAG_MILVUS_URI; `scripts/services.sh up` "

@@ -311,6 +311,13 @@ class PgChunkStore:
         }
         return wanted - have
 
+    def vectors(self, text_hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        rows = self._db.rows(
+            "SELECT text_hash, vector FROM embeddings WHERE text_hash = ANY(%s)",
+            (sorted(set(text_hashes)),),
+        )
+        return {h: np.frombuffer(bytes(v), dtype=np.float32).copy() for h, v in rows}
+
     def doc_ids_passing(self, flt: SearchFilter) -> list[str]:
         cond, args = filter_sql(flt)
         return [r[0] for r in self._db.rows(f"SELECT d.id FROM documents d WHERE {cond}", args)]

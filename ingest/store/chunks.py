@@ -118,6 +118,14 @@ class SqliteChunkStore:
         }
         return wanted - have
 
+    def vectors(self, text_hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        rows = self._db.rows(
+            "SELECT text_hash, vector FROM embeddings WHERE text_hash IN "
+            "(SELECT value FROM json_each(?))",
+            (json.dumps(sorted(set(text_hashes))),),
+        )
+        return {h: np.frombuffer(v, dtype=np.float32).copy() for h, v in rows}
+
     # --- inside the store's write transaction ----------------------------------------------
 
     @staticmethod

@@ -86,6 +86,11 @@ class MemoryChunkStore:
     def missing_vectors(self, text_hashes: Iterable[str]) -> set[str]:
         return set(text_hashes) - self._s.vectors.keys()
 
+    def vectors(self, text_hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        with self._lock:
+            have = self._s.vectors
+            return {h: np.array(have[h], dtype=np.float32) for h in set(text_hashes) if h in have}
+
 
 class MemoryDenseIndex:
     def __init__(self, state: _State, lock: threading.RLock) -> None:

@@ -20,7 +20,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from rag.choices import FUSIONS, GRAPH_MODES, PARSERS, RETRIEVAL_METHODS
+from rag.choices import BACKENDS, FUSIONS, GRAPH_MODES, PARSERS, RETRIEVAL_METHODS
 from rag.modes.registry import DEFAULT_GRAPH_STRATEGY, GRAPH_STRATEGIES, MODE_NAMES
 
 EPILOG = """environment: RAG_STORE (store directory), RAG_HOME (cache root), RAG_MODELS_DIR,
@@ -150,6 +150,14 @@ def _parser() -> argparse.ArgumentParser:
     res.add_argument("src", metavar="SRC", help="a folder `rag backup` wrote")
     res.add_argument("--force", action="store_true",
                      help="replace an existing store (it is moved aside, not deleted)")  # fmt: skip
+    mig = sub.add_parser("migrate", parents=[common, writer],
+                         help="copy the knowledge base into the other backend (no re-embedding)")  # fmt: skip
+    mig.add_argument("--to", required=True, choices=BACKENDS,
+                     help="the backend to copy into: cluster (RAG_POSTGRES_URL, RAG_MILVUS_URI, "
+                     "RAG_CLUSTER_NAME) or embedded (--into DIR)")  # fmt: skip
+    mig.add_argument("--into", metavar="DIR", help="with --to embedded: the new store's folder")
+    mig.add_argument("--replace", action="store_true",
+                     help="delete a knowledge base already at the target first")  # fmt: skip
     bench = sub.add_parser("bench", parents=[common], help="measure ingest speed, memory, latency")
     bench.add_argument("datasets", nargs="+", metavar="DATASET_DIR")
     bench.add_argument("--chunk-tokens", type=int, default=64, help="small chunks → more of them")

@@ -1,4 +1,5 @@
-"""The store-keeping subcommands: `rag doctor`, `rag backup`, `rag restore`. Each returns the exit code."""
+"""The store-keeping subcommands: `rag doctor`, `rag backup`, `rag restore`, `rag migrate`. Each
+returns the exit code."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import json
 import sys
 from pathlib import Path
 
+from ingest.errors import UsageError
+from ingest.types import DocumentInfo
 from rag.cli.commands import _settings
 from rag.doctor import DoctorReport
 
-COMMANDS = ("doctor", "backup", "restore")
+COMMANDS = ("doctor", "backup", "restore", "migrate")
 
 
 def _print_report(report: DoctorReport, *, repairing: bool = False) -> None:
@@ -74,3 +77,29 @@ def cmd_restore(args: argparse.Namespace) -> int:
     print(f"restored {args.src} into {result.store}", file=sys.stderr)
     _print_report(result.check)
     return 0 if result.check.ok else 1
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from rag.migrate import migrate
+
+    source = _settings(args)
+    if args.to == source.backend:
+        raise UsageError(f"the knowledge base is already on the {args.to} backend (RAG_BACKEND)")
+    if args.to == "embedded":
+        if not args.into:
+            raise UsageError("--to embedded needs --into DIR: the folder of the new store")
+        target = source.with_(backend="embedded", store_dir=Path(args.into))
+    elif args.into:
+        raise UsageError("--into is for --to embedded; a cluster target comes from "
+                         "RAG_POSTGRES_URL, RAG_MILVUS_URI and RAG_CLUSTER_NAME")  # fmt: skip
+    else:
+        target = source.with_(backend="cluster")
+
+    def progress(done: int, total: int, doc: DocumentInfo) -> None:
+        print(f"[{done}/{total}] {doc.source} ({doc.n_chunks} chunks)", file=sys.stderr)
+
+    report = migrate(source, target, replace=args.replace, progress=progress)
+    print(f"migrated {report.documents} documents, {report.chunks} chunks and the graph of "
+          f"{report.graph_documents} documents ({report.entities} entities) from "
+          f"{report.source} to {report.target} in {report.seconds:.1f} s", file=sys.stderr)  # fmt: skip
+    return 0

@@ -226,3 +226,16 @@ def test_reading_gives_a_consistent_view(store: Store) -> None:
     with store.reading(), store.reading():  # re-entrant
         ranked = store.keywords.search("inside", 5)
         assert store.chunks.hits(ranked)[0].document == info
+
+
+def test_vectors_are_read_back_as_stored_by_text_hash(store: Store) -> None:
+    info = put(store, "/a/lora.txt", ["LoRA trains two low-rank matrices.", "QLoRA uses NF4."])
+    other = put(store, "/a/copy.txt", ["QLoRA uses NF4."])  # shared text: one stored vector
+    chunks = store.chunks.chunks_of(info.id) + store.chunks.chunks_of(other.id)
+    got = store.chunks.vectors([c.text_hash for c in chunks] + ["no-such-hash"])
+    assert len(got) == 2 and set(got) == {c.text_hash for c in chunks}
+    for c in chunks:
+        want = EMB.embed_passages([c.text])[0]
+        assert got[c.text_hash].dtype == np.float32
+        assert np.array_equal(got[c.text_hash], want)
+    assert store.chunks.vectors([]) == {}

@@ -144,3 +144,26 @@ def test_the_graph_lives_in_postgresql_too(cluster_settings: Settings, demo_dir:
         doc = engine.store.chunks.documents()[0]
         engine.delete(doc.id)  # the graph follows the chunks
         assert doc.id not in engine.graph_store.doc_ids()
+
+
+def test_rag_doctor_finds_rows_lost_from_milvus_and_repairs_them(
+    cluster_settings: Settings, demo_dir: Path
+) -> None:
+    from ingest.cluster.store import ClusterStore
+    from rag.doctor import diagnose, repair
+
+    with _engine(cluster_settings) as engine:
+        engine.ingest([demo_dir])
+        assert diagnose(cluster_settings).ok
+        store = engine.store
+        assert isinstance(store, ClusterStore)
+        store.milvus.delete(sorted(store.milvus.pks())[:5])
+        report = diagnose(cluster_settings)
+        assert not report.ok and report.documents == 10
+        assert [(p.code, p.count) for p in report.problems] == [("milvus_missing", 5)]
+        assert "Milvus" in report.problems[0].message and report.problems[0].repairable
+        fixed = repair(cluster_settings)
+        assert fixed.ok and fixed.found == []
+        assert any("5 chunks indexed" in line for line in fixed.repaired)
+        assert store.index_gap() == (0, 0, 0)
+        assert diagnose(cluster_settings).ok
