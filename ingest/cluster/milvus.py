@@ -112,6 +112,8 @@ class MilvusIndexes:
 
     def pks(self) -> Iterator[int]:
         """Every key in the collection (for `rag doctor`), a page at a time."""
+        # Milvus Lite has no server timestamp for iterators: pymilvus warns, then uses its own
+        logging.getLogger("pymilvus").setLevel(logging.ERROR)
         it = self._client.query_iterator(
             self.collection, batch_size=4096, filter="pk >= 0", output_fields=["pk"]
         )
