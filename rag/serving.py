@@ -6,6 +6,10 @@ from __future__ import annotations
 import errno
 import hmac
 import ipaddress
+import logging
+import threading
+import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from ingest.errors import RagError, UsageError
@@ -65,3 +69,45 @@ def package_version() -> str:
         return version("rag-kg")
     except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0+unknown"
+
+
+class WarmUp:
+    """Loads what the first request would otherwise wait for (models, indexes) on a background
+    thread, one step at a time. `stop()` asks it to skip the steps not yet begun and waits for
+    the running one: closing the engine, or the interpreter exiting, under a thread still inside
+    FAISS, SQLite or llama.cpp crashes the process (a segfault on a client's end of input)."""
+
+    def __init__(self, steps: list[tuple[str, Callable[[], object]]], log: logging.Logger) -> None:
+        self._steps = steps
+        self._log = log
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="warm-up", daemon=True)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def start(self) -> WarmUp:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 120.0) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        for name, step in self._steps:
+            if self._stopping.is_set():
+                return
+            t0 = time.perf_counter()
+            try:
+                step()
+            except RagError as e:
+                self._log.warning("not loaded: %s: %s", name, e)
+            except Exception:
+                if self._stopping.is_set():  # closed under this step: nothing left to load
+                    return
+                self._log.exception("warm-up step %s failed", name)
+            else:
+                self._log.info("loaded %s in %.1f s", name, time.perf_counter() - t0)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import Any
 
 from ingest.errors import UsageError
-from rag.serving import cannot_listen, check_exposure, is_loopback
+from rag.serving import WarmUp, cannot_listen, check_exposure, is_loopback
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,12 @@ def serve(settings: Settings, host: str, port: int, threads: int, insecure: bool
         raise cannot_listen(host, port, e) from None
     if is_loopback(host):  # a page on another domain that resolves to 127.0.0.1 is refused
         app.config["TRUSTED_HOSTS"] = LOOPBACK_NAMES
-    threading.Thread(target=_warm, args=(app,), name="warm-up", daemon=True).start()
+    # the models load while the first page renders, so the first question does not wait for
+    # them; one that is missing is reported by /api/v1/health and by the request that needs it
+    engine = app.extensions["rag"].default.engine
+    warming = WarmUp(
+        [("embedder", lambda: engine.embedder), ("generator", lambda: engine.generator)], log
+    ).start()
     where = f"[{host}]" if ":" in host else host
     print(f"rag: serving {settings.store_dir} on http://{where}:{server.effective_port}  (Ctrl-C stops)",
           file=sys.stderr, flush=True)  # fmt: skip
@@ -48,6 +52,7 @@ def serve(settings: Settings, host: str, port: int, threads: int, insecure: bool
         pass
     finally:
         server.close()
+        warming.stop()  # the stores are not closed under a model still loading
         app.extensions["rag"].close()
 
 
@@ -61,16 +66,3 @@ def _stop_on_sigterm() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
-
-
-def _warm(app: Any) -> None:
-    """Load the models while the first page renders, so the first question does not wait for
-    them; one that is missing is reported by /api/v1/health and by the request that needs it."""
-    from ingest.errors import RagError
-
-    engine = app.extensions["rag"].default.engine
-    for part in ("embedder", "generator"):
-        try:
-            getattr(engine, part)
-        except RagError as e:
-            log.warning("not loaded: %s", e)

@@ -17,7 +17,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -26,10 +25,9 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ingest.errors import RagError
 from rag.engine import Engine
 from rag.integrations.mcp_server import build_server
-from rag.serving import bearer_token, cannot_listen, check_exposure, key_matches
+from rag.serving import WarmUp, bearer_token, cannot_listen, check_exposure, key_matches
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -105,27 +103,18 @@ def serve_http(
 # --- running it -------------------------------------------------------------------------------
 
 
-def warm(engine: Engine, stopping: threading.Event) -> None:
+def warm_up(engine: Engine) -> WarmUp:
     """Load the embedder, the indexes (a first retrieval) and the generator in the background,
     so the first call does not wait for them; what is missing is logged, and reported again
     by the call that needs it."""
-    steps: list[tuple[str, Callable[[], object]]] = [
-        ("embedder", lambda: engine.embedder),
-        ("indexes", lambda: engine.retrieve("warm-up 预热", k=1)),
-        ("generator", lambda: engine.generator),
-    ]
-    for name, step in steps:
-        t0 = time.perf_counter()
-        try:
-            step()
-        except RagError as e:
-            log.warning("not loaded: %s: %s", name, e)
-        except Exception:
-            if stopping.is_set():  # the server closed the engine under this step: nothing to do
-                return
-            raise
-        else:
-            log.info("loaded %s in %.1f s", name, time.perf_counter() - t0)
+    return WarmUp(
+        [
+            ("embedder", lambda: engine.embedder),
+            ("indexes", lambda: engine.retrieve("warm-up 预热", k=1)),
+            ("generator", lambda: engine.generator),
+        ],
+        log,
+    ).start()
 
 
 def run(
@@ -145,10 +134,10 @@ def run(
         check_exposure(host, settings, insecure)
         sock = bind(host, http_port)
     engine = Engine(settings)
-    stopping = threading.Event()
+    warming: WarmUp | None = None
     try:
         server = build_server(engine)
-        threading.Thread(target=warm, args=(engine, stopping), name="warm-up", daemon=True).start()
+        warming = warm_up(engine)
         if sock is None:
             _exit_on_signal()
             if on_ready:
@@ -162,7 +151,8 @@ def run(
     except KeyboardInterrupt:
         pass
     finally:
-        stopping.set()
+        if warming is not None:  # the engine is not closed under a step still loading
+            warming.stop()
         if sock is not None:
             sock.close()
         engine.close()
