@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, islice
@@ -28,12 +30,20 @@ from ingest.chunking import ChunkingConfig, chunk_blocks, chunk_paragraphs, inde
 from ingest.embedding import Embedder
 from ingest.errors import DocumentError, EmptyDocument, RagError, UnsupportedFormat
 from ingest.hashing import content_id, file_digest
-from ingest.loaders import SUPPORTED_EXTENSIONS, load_document, open_file, require_parser
+from ingest.loaders import (
+    SUPPORTED_EXTENSIONS,
+    OpenedFile,
+    load_document,
+    open_file,
+    require_parser,
+)
 from ingest.ports import ChunkBatch, Store
 from ingest.types import Block, Chunk, DocumentInfo, check_metadata
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from ingest.fanout import Fanout
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +174,62 @@ class _Streamed:
     fraction: Callable[[], float]  # how much of the input has been read
 
 
+@dataclass
+class _Group:
+    """Documents whose texts are being embedded together, in the runs a serial ingest uses."""
+
+    pending: list[_Pending]
+    hashes: set[str]
+    runs: list[tuple[list[str], Future[np.ndarray]]]
+
+
+@dataclass
+class Todo:
+    """An input that passed the checks and is new or changed: to be parsed, chunked, embedded."""
+
+    source: str
+    item: Path | TextRecord
+    meta: dict[str, str]
+    digest: str
+    size: int
+    status: Status
+    opened: OpenedFile | None = None  # a file's checks and hash; None for a text record
+
+
+def make_chunks(
+    todo: Todo, count: Callable[[str], int], config: IngestConfig
+) -> tuple[DocumentInfo, list[Chunk]] | _Streamed:
+    """The document and its chunks, or (more than `config.stream_after` chunks) its head and
+    the rest as they are made. Chunk ids depend on the content alone: a worker that runs this
+    on a copy of the file makes the same chunks as the writer would."""
+    source, item, cfg = todo.source, todo.item, config.chunking
+    doc_id = content_id(source, todo.digest)
+    fraction: Callable[[], float] = lambda: 0.0  # noqa: E731
+    if isinstance(item, TextRecord):
+        name, title, fmt = source, item.title, "text"
+        chunks = chunk_blocks(title, [Block("paragraph", item.text)], doc_id, count, cfg)
+    elif todo.opened is not None and todo.opened.text is not None:
+        text = todo.opened.text
+        name, title, fmt = item.name, item.stem, "txt"
+        chunks = chunk_paragraphs(title, text.pieces(), doc_id, count, cfg)
+        fraction = lambda: text.fraction_read  # noqa: E731
+    else:
+        parsed = load_document(item, max_bytes=config.max_bytes, parser=config.parser)
+        name, title, fmt = item.name, parsed.title, parsed.format
+        chunks = chunk_blocks(title, parsed.blocks, doc_id, count, cfg)
+    head = list(islice(chunks, config.stream_after + 1))
+    if not head and fmt == "txt":  # what load_document says of a text with no words
+        raise EmptyDocument(f"{name}: contains no text")
+    doc = DocumentInfo(
+        id=doc_id, source=source, name=name, title=title, format=fmt,
+        content_hash=todo.digest, size=todo.size, n_chunks=len(head), ingested_at=time.time(),
+        metadata=todo.meta,
+    )  # fmt: skip
+    if len(head) > config.stream_after:
+        return _Streamed(source, doc, head, chunks, todo.status, fraction)
+    return doc, head
+
+
 class Ingestor:
     def __init__(self, store: Store, embedder: Embedder, config: IngestConfig | None = None):
         self.store = store
@@ -175,13 +241,19 @@ class Ingestor:
         paths: Iterable[Path],
         progress: Progress | None = None,
         metadata: Mapping[str, Any] | None = None,
+        fanout: Fanout | None = None,
     ) -> IngestReport:
         """Ingest files and folders; every document gets `metadata` (checked first, so bad
-        metadata fails before anything is read)."""
+        metadata fails before anything is read). With a `fanout`, workers parse, chunk and
+        embed the new and changed files (`ingest.fanout`) and this writer commits them."""
         require_parser(self.config.parser)
         meta = check_metadata(metadata)
         files, ignored = discover(Path(p) for p in paths)
-        report = self._run(((str(f.resolve()), f, meta) for f in files), len(files), progress)
+        items = ((str(f.resolve()), f, meta) for f in files)
+        if fanout is None:
+            report = self._run(items, len(files), progress)
+        else:
+            report = self._run_fanout(items, len(files), progress, fanout)
         report.ignored = ignored
         return report
 
@@ -231,9 +303,149 @@ class Ingestor:
         report.seconds = time.perf_counter() - start
         return report
 
+    def _run_fanout(
+        self,
+        items: Iterable[tuple[str, Path, dict[str, str]]],
+        total: int,
+        progress: Progress | None,
+        fanout: Fanout,
+    ) -> IngestReport:
+        """`_run` with the parsing and chunking of each new or changed file, and the embedding
+        runs, done by `fanout`'s workers (see `ingest.fanout`). Up to two file jobs and two
+        embedding runs per worker are in flight; documents are written in input order, in
+        the groups and per-document transactions of `_run`, with the same embedding runs."""
+        from ingest.fanout import Chunked, FileJob, TooLarge
+
+        start = time.perf_counter()
+        report = IngestReport()
+        limit = 2 * fanout.workers
+        files: deque[tuple[str, Todo | FileResult, Future[Any] | None]] = deque()
+        pending: list[_Pending] = []
+        groups: deque[_Group] = deque()  # embedding, in order; each written when its runs are in
+        coming: Counter[str] = Counter()  # texts of the groups not yet written: stored by then
+
+        def finish(result: FileResult) -> None:
+            report.results.append(result)
+            if progress:
+                progress(IngestEvent(len(report.results), total, result))
+
+        def stage(source: str, name: Stage, fraction: float = 0.0) -> None:
+            if progress:
+                progress(IngestEvent(len(report.results), total, None, source, name, fraction))
+
+        def launch() -> None:
+            """The pending documents as a group: the runs `_flush` would embed, on workers."""
+            nonlocal pending
+            if not pending:
+                return
+            by_hash: dict[str, str] = {}
+            for p in pending:
+                by_hash.update({c.text_hash: t for c, t in zip(p.chunks, p.texts, strict=True)})
+            missing = sorted(
+                h for h in self.store.chunks.missing_vectors(by_hash) if coming[h] <= 0
+            )
+            runs = [(run, fanout.embed([by_hash[h] for h in run]))
+                    for run in _parts(missing, self.config.embed_batch)]  # fmt: skip
+            for p in pending:
+                stage(p.source, "embedding")
+            groups.append(_Group(pending, set(by_hash), runs))
+            coming.update(list(by_hash))
+            pending = []
+
+        def write(most: int) -> None:
+            """Write the groups whose runs are in; wait for the oldest while more than `most`
+            groups or runs are out (-1: until all are written)."""
+            while groups and (
+                len(groups) > most
+                or sum(len(g.runs) for g in groups) > most
+                or all(f.done() for _, f in groups[0].runs)
+            ):
+                group = groups.popleft()
+                known: dict[str, np.ndarray] = {}
+                for run, future in group.runs:
+                    known.update(zip(run, future.result(), strict=True))
+                for result in self._flush(group.pending, stage, known, embedded=True):
+                    finish(result)
+                coming.subtract(group.hashes)
+
+        def add(p: _Pending) -> None:
+            pending.append(p)
+            if sum(len(q.chunks) for q in pending) >= self.config.embed_batch:
+                launch()
+                write(limit)
+
+        def local(todo: Todo) -> None:
+            made = _one_file(todo.source, partial(self._make, todo, stage))
+            if isinstance(made, FileResult):
+                finish(made)
+            elif isinstance(made, _Pending):
+                add(made)
+            else:  # written after the documents before it, as `_run` does
+                launch()
+                write(-1)
+                finish(_one_file(todo.source, partial(self._write_streamed, made, stage)))
+
+        def settle(most: int) -> None:
+            while len(files) > most:
+                source, checked, job = files.popleft()
+                if isinstance(checked, FileResult):
+                    finish(checked)
+                    continue
+                if job is None:
+                    local(checked)
+                    continue
+                try:
+                    got = job.result()
+                except RagError:
+                    raise
+                except Exception as e:  # a worker that died: this file fails, the batch goes on
+                    log.error("worker failed on %s: %s", source, e)
+                    got = FileResult(
+                        source, "failed", error=f"{Path(source).name}: worker failed: {e}"
+                    )
+                if isinstance(got, FileResult):
+                    finish(got)
+                elif isinstance(got, TooLarge):  # held whole it would not be flat: stream it here
+                    local(checked)
+                elif isinstance(got, Chunked):
+                    add(_Pending(got.source, got.doc, got.chunks, got.texts, got.status))
+
+        with self.store.writing(self.config.write_wait):
+            try:
+                for source, item, meta in items:
+                    checked = _one_file(source, partial(self._check, source, item, meta))
+                    job = None
+                    if isinstance(checked, Todo) and checked.size <= self.config.max_bytes:
+                        stage(source, "parsing")
+                        job = fanout.submit(FileJob(
+                            source, item.name, item.read_bytes(), meta, checked.digest,
+                            checked.size, checked.status,
+                        ))  # fmt: skip
+                    files.append((source, checked, job))
+                    settle(limit)
+                settle(0)
+                launch()
+                write(-1)
+            finally:  # stopped early: what is still queued is not needed
+                for *_, job in files:
+                    if job is not None:
+                        job.cancel()
+                for group in groups:
+                    for _, future in group.runs:
+                        future.cancel()
+        report.seconds = time.perf_counter() - start
+        return report
+
     def _prepare(
         self, source: str, item: Path | TextRecord, meta: dict[str, str], stage: _StageReport
     ) -> _Pending | _Streamed | FileResult:
+        checked = self._check(source, item, meta)
+        return checked if isinstance(checked, FileResult) else self._make(checked, stage)
+
+    def _check(
+        self, source: str, item: Path | TextRecord, meta: dict[str, str]
+    ) -> FileResult | Todo:
+        """The checks and the content hash: an unchanged input is its result, without parsing."""
         opened = None
         if isinstance(item, TextRecord):
             if not item.text.strip():  # as an empty file is: a failed result, not a 0-chunk doc
@@ -261,46 +473,36 @@ class Ingestor:
             return FileResult(source, "unchanged", existing.id, existing.n_chunks)
         # new metadata on unchanged content re-writes the document under the same id: the
         # chunk ids, stored vectors and graph extractions all carry over
-        stage(source, "parsing")
-        doc_id = content_id(source, digest)
-        count, cfg = self.embedder.count_tokens, self.config.chunking
-        fraction: Callable[[], float] = lambda: 0.0  # noqa: E731
-        if isinstance(item, TextRecord):
-            name, title, fmt = source, item.title, "text"
-            chunks = chunk_blocks(title, [Block("paragraph", item.text)], doc_id, count, cfg)
-        elif opened is not None and opened.text is not None:
-            text = opened.text
-            name, title, fmt = item.name, item.stem, "txt"
-            chunks = chunk_paragraphs(title, text.pieces(), doc_id, count, cfg)
-            fraction = lambda: text.fraction_read  # noqa: E731
-        else:
-            parsed = load_document(item, max_bytes=self.config.max_bytes, parser=self.config.parser)
-            name, title, fmt = item.name, parsed.title, parsed.format
-            chunks = chunk_blocks(title, parsed.blocks, doc_id, count, cfg)
-        stage(source, "chunking")
-        head = list(islice(chunks, self.config.stream_after + 1))
-        if not head and fmt == "txt":  # what load_document says of a text with no words
-            raise EmptyDocument(f"{name}: contains no text")
-        doc = DocumentInfo(
-            id=doc_id, source=source, name=name, title=title, format=fmt,
-            content_hash=digest, size=size, n_chunks=len(head), ingested_at=time.time(),
-            metadata=meta,
-        )  # fmt: skip
-        status: Status = "updated" if existing else "added"
-        if len(head) > self.config.stream_after:
-            return _Streamed(source, doc, head, chunks, status, fraction)
-        texts = [indexed_text(title, c.heading_path, c.text) for c in head]
-        return _Pending(source, doc, head, texts, status)
+        return Todo(source, item, meta, digest, size, "updated" if existing else "added", opened)
 
-    def _flush(self, pending: list[_Pending], stage: _StageReport) -> Iterator[FileResult]:
-        """Embed what the pending documents lack, then write each in its own transaction."""
+    def _make(self, todo: Todo, stage: _StageReport) -> _Pending | _Streamed:
+        """Parse and chunk: the whole document, or its head and the rest to come (streamed)."""
+        stage(todo.source, "parsing")
+        made = make_chunks(todo, self.embedder.count_tokens, self.config)
+        stage(todo.source, "chunking")
+        if isinstance(made, _Streamed):
+            return made
+        doc, head = made
+        texts = [indexed_text(doc.title, c.heading_path, c.text) for c in head]
+        return _Pending(todo.source, doc, head, texts, todo.status)
+
+    def _flush(
+        self,
+        pending: list[_Pending],
+        stage: _StageReport,
+        known: Mapping[str, np.ndarray] | None = None,
+        *,
+        embedded: bool = False,
+    ) -> Iterator[FileResult]:
+        """Embed what the pending documents lack, then write each in its own transaction.
+        `embedded`: the group's runs were embedded already (by workers), into `known`."""
         if not pending:
             return
         by_hash: dict[str, str] = {}
         for p in pending:
             by_hash.update({c.text_hash: t for c, t in zip(p.chunks, p.texts, strict=True)})
-        missing = sorted(self.store.chunks.missing_vectors(by_hash))
-        new: dict[str, np.ndarray] = {}
+        new: dict[str, np.ndarray] = dict(known or {})
+        missing = [] if embedded else sorted(self.store.chunks.missing_vectors(by_hash))
         for part in _parts(missing, self.config.embed_batch):
             for p in pending:
                 stage(p.source, "embedding", len(new) / max(len(missing), 1))

@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from graph.knowledge_graph import KnowledgeGraph
     from graph.search import GraphIndex
     from ingest.cluster.store import ClusterTarget
+    from ingest.fanout import Fanout
 
 GraphProgress = Callable[[int, int], None]
 
@@ -73,6 +74,17 @@ def build_embedder(settings: Settings) -> Embedder:
     return E5Embedder(
         settings.models_dir, threads=settings.threads, backend=settings.embedder_backend
     )
+
+
+@dataclass(frozen=True)
+class EmbedderFactory:
+    """`build_embedder` for these settings as a value that pickles and compares equal to its
+    copies: what an ingest worker process builds its own embedder from."""
+
+    settings: Settings
+
+    def __call__(self) -> Embedder:
+        return build_embedder(self.settings)
 
 
 def build_generator(settings: Settings) -> Generator:
@@ -329,19 +341,39 @@ class Engine:
         *,
         force: bool = False,
         metadata: Mapping[str, Any] | None = None,
+        workers: int = 1,
     ) -> IngestReport:
         """Ingest files and folders; unchanged files are skipped (unless `force`), changed
         ones replaced. Each document gets `metadata` (string keys, scalar values), which
         `SearchFilter.metadata` matches; the same file with new metadata is updated. Unless
-        settings.graph is "off", the knowledge graph is then brought in step."""
+        settings.graph is "off", the knowledge graph is then brought in step.
+
+        `workers` > 1 parses, chunks and embeds the files on that many Ray workers (the `[ray]`
+        extra; `settings.ray_address`, or a local Ray instance) while this process writes:
+        the store ends up as a serial ingest leaves it (`ingest.fanout`)."""
+        if workers < 1:
+            raise UsageError(f"workers must be at least 1, not {workers}")
         require_parser(self.settings.parser)  # a missing backend fails before a store exists
         check_metadata(metadata)  # and bad metadata before one is created
         store = self._open_store(create=True)
         config = replace(self._ingest_config, force=force)
         ingestor = Ingestor(store, self.embedder, config)
-        report = ingestor.ingest_paths([Path(p) for p in paths], progress, metadata)
+        fanout = self._fanout(config, workers) if workers > 1 else None
+        try:
+            report = ingestor.ingest_paths([Path(p) for p in paths], progress, metadata, fanout)
+        finally:
+            if fanout is not None:
+                fanout.close()
         self.sync_graph(graph_progress)
         return report
+
+    def _fanout(self, config: IngestConfig, workers: int) -> Fanout:
+        from ingest.ray_fanout import RayFanout
+
+        settings = self.settings
+        if not settings.ray_address:  # a local instance: the machine's cores shared out
+            settings = replace(settings, threads=max(1, settings.threads // workers))
+        return RayFanout(EmbedderFactory(settings), config, workers, settings.ray_address)
 
     def ingest_texts(
         self,

@@ -119,6 +119,9 @@ class Settings:
     postgres_url: str = field(default="postgresql://rag:rag@127.0.0.1:5433/rag", repr=False)
     milvus_uri: str = "http://127.0.0.1:19530"  # a server's URI, or a Milvus Lite file path
     cluster_name: str = "default"  # the knowledge base: a PostgreSQL schema, a Milvus prefix
+    # rag ingest --workers N: a Ray cluster's address ("auto", "ray://head:10001"); unset: a
+    # local Ray instance with N CPUs, started for the ingest and stopped after it
+    ray_address: str | None = None
     # web server (rag serve)
     # RAG_API_KEY: required as `Authorization: Bearer <key>` when set; kept out of repr (logs)
     api_key: str | None = field(default=None, repr=False)

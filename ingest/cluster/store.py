@@ -30,6 +30,12 @@ from ingest.types import Chunk, DocumentInfo, SearchFilter
 
 DEFAULT_WAIT_S = 5.0
 OUTBOX_BATCH = 2_000  # outbox rows applied to Milvus at a time
+# Inside a longer write (an ingest of many files holds `writing()` around its documents) the
+# outbox is applied every DEFER_ROWS chunks or DEFER_S seconds, and when the hold ends, rather
+# than after each document: one Milvus call costs about as much as a small document's
+# PostgreSQL transaction. Until then this process's searches lag the committed documents.
+DEFER_ROWS = 1_000
+DEFER_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,8 @@ class ClusterStore:
         self._writer = threading.RLock()
         self._write_depth = 0
         self._lock_conn: Any = None
+        self._unapplied = 0  # outbox rows this process wrote and has not applied (about)
+        self._applied_at = time.monotonic()
         if self.pending() and create:
             with self.writing():
                 pass  # a write that died before reaching Milvus: finished on the way in
@@ -167,6 +175,9 @@ class ClusterStore:
                 if self._write_depth == 1:
                     self.apply_outbox()
                 yield
+                if self._write_depth == 1 and self._unapplied:
+                    with self._db.lock.exclusive():
+                        self.apply_outbox()
             finally:
                 self._write_depth -= 1
                 if self._write_depth == 0:
@@ -226,9 +237,21 @@ class ClusterStore:
                 written = replace(doc, n_chunks=added)
                 PgChunkStore.insert_document(db, written)
                 PgChunkStore.gc_embeddings(db, gone)
-                readers_held.enter_context(self._db.lock.exclusive())
-            self.apply_outbox()
+                self._unapplied += added + 1
+                defer = self._may_defer()
+                if not defer:
+                    readers_held.enter_context(self._db.lock.exclusive())
+            if not defer:
+                self.apply_outbox()
         return written
+
+    def _may_defer(self) -> bool:
+        """Whether the outbox may wait: inside a longer write, not too much, not too long."""
+        return (
+            self._write_depth > 1
+            and self._unapplied < DEFER_ROWS
+            and time.monotonic() - self._applied_at < DEFER_S
+        )
 
     def delete_document(self, doc_id: str) -> None:
         with self.writing(), self._db.lock.exclusive():
@@ -257,6 +280,7 @@ class ClusterStore:
                 "SELECT pk, op FROM index_outbox ORDER BY pk LIMIT %s", (OUTBOX_BATCH,)
             )
             if not queued:
+                self._unapplied, self._applied_at = 0, time.monotonic()
                 return applied
             pks = [int(pk) for pk, _ in queued]
             rows = self._db.rows(
@@ -265,7 +289,8 @@ class ClusterStore:
                 (pks,),
             )
             present = {int(r[0]) for r in rows}
-            self.milvus.delete([pk for pk in pks if pk not in present])
+            if gone := [pk for pk in pks if pk not in present]:
+                self.milvus.delete(gone)
             self.milvus.upsert([(int(pk), d, t, bytes(v)) for pk, d, t, v in rows])
             self._db.rows("DELETE FROM index_outbox WHERE pk = ANY(%s) RETURNING pk", (pks,))
             applied += len(pks)

@@ -57,7 +57,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     with engine:
         report = engine.ingest(args.paths, progress=progress, graph_progress=graph_progress,
-                               metadata=_metadata(args.meta))  # fmt: skip
+                               metadata=_metadata(args.meta), workers=args.workers)  # fmt: skip
     bar.close()
     graph_bar.close()
     if args.json:

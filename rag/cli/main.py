@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--json", action="store_true", help="print the report as JSON")
     ing.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                      help="metadata for every document of this run (repeatable)")  # fmt: skip
+    ing.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="parse, chunk and embed on N Ray workers (the ray extra; "
+                          "RAG_RAY_ADDRESS, or a local Ray instance); default 1: in this process")  # fmt: skip
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question with citations")
     ask.add_argument("question")

@@ -167,3 +167,56 @@ def test_rag_doctor_finds_rows_lost_from_milvus_and_repairs_them(
         assert any("5 chunks indexed" in line for line in fixed.repaired)
         assert store.index_gap() == (0, 0, 0)
         assert diagnose(cluster_settings).ok
+
+
+def test_an_ingest_applies_the_outbox_in_batches_not_per_document(
+    cluster_settings: Settings, demo_dir: Path
+) -> None:
+    from ingest.cluster.store import ClusterStore
+
+    with _engine(cluster_settings) as engine:
+        engine.ingest([demo_dir / "lora_qlora_zh.md"])  # the knowledge base exists from here
+        store = engine.store
+        assert isinstance(store, ClusterStore)
+        upserts: list[int] = []
+        real = store.milvus.upsert
+
+        def counted(rows: list) -> None:  # type: ignore[type-arg]
+            upserts.append(len(rows))
+            real(rows)
+
+        store.milvus.upsert = counted  # type: ignore[method-assign]
+        before = store.chunks.counts().chunks
+        report = engine.ingest([demo_dir])
+        assert report.count("added") == 9
+        # one Milvus upsert per DEFER_S seconds or DEFER_ROWS chunks, and one as the ingest
+        # ends: fewer than one per document (measured: 1 on the 2-core machine)
+        assert 1 <= len(upserts) < 9 and sum(upserts) == store.chunks.counts().chunks - before
+        assert store.pending() == 0 and store.index_gap() == (0, 0, 0)
+        found = {
+            h.document.name for h in engine.retrieve("LoRA GPU KV cache", k=50, method="dense")
+        }
+        assert len(found) == 10
+
+
+def test_ray_workers_ingest_into_the_cluster_backend_as_a_serial_ingest_does(
+    cluster_settings: Settings, settings: Settings, demo_dir: Path
+) -> None:
+    import importlib.util
+
+    from tests.conftest import need
+
+    need(importlib.util.find_spec("ray") is not None, "ray is not installed (the [ray] extra)")
+    with _engine(cluster_settings) as cluster, _engine(settings) as embedded:
+        fanned = cluster.ingest([demo_dir], workers=2)
+        serial = embedded.ingest([demo_dir])
+        assert [(r.source, r.status, r.doc_id, r.n_chunks) for r in fanned.results] == [
+            (r.source, r.status, r.doc_id, r.n_chunks) for r in serial.results
+        ]
+        for doc in embedded.documents():
+            ours = cluster.store.chunks.chunks_of(doc.id)
+            theirs = embedded.store.chunks.chunks_of(doc.id)
+            assert ours == theirs, doc.name
+            hashes = {c.text_hash for c in theirs}
+            a, b = cluster.store.chunks.vectors(hashes), embedded.store.chunks.vectors(hashes)
+            assert all(a[h].tobytes() == b[h].tobytes() for h in hashes)
