@@ -39,7 +39,9 @@ def write_files(out: Path, datasets: Path, names: list[str], per_file: int) -> i
     )
     n = 0
     for name in names:
-        rows = [json.loads(line) for line in (datasets / name / "corpus.jsonl").open(encoding="utf-8")]
+        rows = [
+            json.loads(line) for line in (datasets / name / "corpus.jsonl").open(encoding="utf-8")
+        ]
         folder = out / name
         folder.mkdir()
         for i in range(0, len(rows), per_file):
