@@ -13,6 +13,7 @@ advisory lock held on a connection of its own), the same rule as the embedded st
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -27,6 +28,8 @@ from ingest.cluster.postgres import PgChunkStore, PgDatabase, _safe
 from ingest.errors import DocumentNotFound, EmbedderMismatch, StoreLocked, StoreNotFound
 from ingest.ports import ChunkBatch, Scored
 from ingest.types import Chunk, DocumentInfo, SearchFilter
+
+log = logging.getLogger(__name__)
 
 DEFAULT_WAIT_S = 5.0
 OUTBOX_BATCH = 2_000  # outbox rows applied to Milvus at a time
@@ -171,19 +174,35 @@ class ClusterStore:
             if self._write_depth == 0:
                 self._take_lock(timeout)
             self._write_depth += 1
+            finished = False
             try:
                 if self._write_depth == 1:
                     self.apply_outbox()
                 yield
-                if self._write_depth == 1 and self._unapplied:
-                    with self._db.lock.exclusive():
-                        self.apply_outbox()
+                finished = True
             finally:
-                self._write_depth -= 1
-                if self._write_depth == 0:
-                    self._release_lock()
+                try:
+                    if self._write_depth == 1 and self._unapplied:
+                        self._apply_deferred(finished)
+                finally:
+                    self._write_depth -= 1
+                    if self._write_depth == 0:
+                        self._release_lock()
         finally:
             self._writer.release()
+
+    def _apply_deferred(self, finished: bool) -> None:
+        """The outbox a long write deferred, applied as it ends, also when it stopped early (a
+        cancelled ingest): the documents it did commit become searchable now, not at the next
+        write. A failure here is raised unless the write already failed with its own error."""
+        try:
+            with self._db.lock.exclusive():
+                self.apply_outbox()
+        except Exception:
+            if finished:
+                raise
+            log.warning("Milvus not brought up to date after a failed write: the next write or "
+                        "`rag doctor --repair` will", exc_info=True)  # fmt: skip
 
     def _take_lock(self, timeout: float) -> None:
         conn = self._db.connect_extra()

@@ -220,3 +220,27 @@ def test_ray_workers_ingest_into_the_cluster_backend_as_a_serial_ingest_does(
             hashes = {c.text_hash for c in theirs}
             a, b = cluster.store.chunks.vectors(hashes), embedded.store.chunks.vectors(hashes)
             assert all(a[h].tobytes() == b[h].tobytes() for h in hashes)
+
+
+def test_a_cancelled_ingest_leaves_what_it_wrote_searchable(
+    cluster_settings: Settings, demo_dir: Path
+) -> None:
+    """The outbox an ingest defers is applied as it stops early, not left for the next write."""
+    from ingest.cluster.store import ClusterStore
+    from ingest.errors import Cancelled
+    from ingest.pipeline import IngestEvent
+
+    def cancel_after_three(ev: IngestEvent) -> None:
+        if ev.result is not None and ev.done >= 3:
+            raise Cancelled("stopped by the user")
+
+    with _engine(cluster_settings) as engine:
+        with pytest.raises(Cancelled):
+            engine.ingest([demo_dir], progress=cancel_after_three)
+        store = engine.store
+        assert isinstance(store, ClusterStore)
+        written = store.chunks.counts().documents
+        assert 3 <= written < 10
+        assert store.pending() == 0 and store.index_gap() == (0, 0, 0)
+        found = {h.document.id for h in engine.retrieve("LoRA GPU KV cache", k=50, method="dense")}
+        assert len(found) == written
