@@ -273,14 +273,7 @@ class Ingestor:
         report = IngestReport()
         pending: list[_Pending] = []
 
-        def finish(result: FileResult) -> None:
-            report.results.append(result)
-            if progress:
-                progress(IngestEvent(len(report.results), total, result))
-
-        def stage(source: str, name: Stage, fraction: float = 0.0) -> None:
-            if progress:
-                progress(IngestEvent(len(report.results), total, None, source, name, fraction))
+        finish, stage = _reporting(report, total, progress)
 
         with self.store.writing(self.config.write_wait):
             for source, item, meta in items:
@@ -324,14 +317,7 @@ class Ingestor:
         groups: deque[_Group] = deque()  # embedding, in order; each written when its runs are in
         coming: Counter[str] = Counter()  # texts of the groups not yet written: stored by then
 
-        def finish(result: FileResult) -> None:
-            report.results.append(result)
-            if progress:
-                progress(IngestEvent(len(report.results), total, result))
-
-        def stage(source: str, name: Stage, fraction: float = 0.0) -> None:
-            if progress:
-                progress(IngestEvent(len(report.results), total, None, source, name, fraction))
+        finish, stage = _reporting(report, total, progress)
 
         def launch() -> None:
             """The pending documents as a group: the runs `_flush` would embed, on workers."""
@@ -555,6 +541,23 @@ class Ingestor:
 
 
 _StageReport = Callable[..., None]  # (source, stage, fraction=0.0)
+
+
+def _reporting(
+    report: IngestReport, total: int, progress: Progress | None
+) -> tuple[Callable[[FileResult], None], _StageReport]:
+    """(finish, stage): record a result in `report`, and tell `progress` of results and stages."""
+
+    def finish(result: FileResult) -> None:
+        report.results.append(result)
+        if progress:
+            progress(IngestEvent(len(report.results), total, result))
+
+    def stage(source: str, name: Stage, fraction: float = 0.0) -> None:
+        if progress:
+            progress(IngestEvent(len(report.results), total, None, source, name, fraction))
+
+    return finish, stage
 
 
 def _one_file(source: str, work: Callable[[], _Prepared]) -> _Prepared | FileResult:
