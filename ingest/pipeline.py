@@ -324,9 +324,7 @@ class Ingestor:
             nonlocal pending
             if not pending:
                 return
-            by_hash: dict[str, str] = {}
-            for p in pending:
-                by_hash.update({c.text_hash: t for c, t in zip(p.chunks, p.texts, strict=True)})
+            by_hash = _texts_by_hash(pending)
             missing = sorted(
                 h for h in self.store.chunks.missing_vectors(by_hash) if coming[h] <= 0
             )
@@ -350,7 +348,7 @@ class Ingestor:
                 known: dict[str, np.ndarray] = {}
                 for run, future in group.runs:
                     known.update(zip(run, future.result(), strict=True))
-                for result in self._flush(group.pending, stage, known, embedded=True):
+                for result in self._flush(group.pending, stage, known):
                     finish(result)
                 coming.subtract(group.hashes)
 
@@ -476,19 +474,15 @@ class Ingestor:
         self,
         pending: list[_Pending],
         stage: _StageReport,
-        known: Mapping[str, np.ndarray] | None = None,
-        *,
-        embedded: bool = False,
+        embedded: Mapping[str, np.ndarray] | None = None,
     ) -> Iterator[FileResult]:
         """Embed what the pending documents lack, then write each in its own transaction.
-        `embedded`: the group's runs were embedded already (by workers), into `known`."""
+        `embedded`: the vectors of the group's runs, embedded already (by workers)."""
         if not pending:
             return
-        by_hash: dict[str, str] = {}
-        for p in pending:
-            by_hash.update({c.text_hash: t for c, t in zip(p.chunks, p.texts, strict=True)})
-        new: dict[str, np.ndarray] = dict(known or {})
-        missing = [] if embedded else sorted(self.store.chunks.missing_vectors(by_hash))
+        by_hash = _texts_by_hash(pending)
+        new: dict[str, np.ndarray] = dict(embedded or {})
+        missing = [] if embedded is not None else sorted(self.store.chunks.missing_vectors(by_hash))
         for part in _parts(missing, self.config.embed_batch):
             for p in pending:
                 stage(p.source, "embedding", len(new) / max(len(missing), 1))
@@ -541,6 +535,14 @@ class Ingestor:
 
 
 _StageReport = Callable[..., None]  # (source, stage, fraction=0.0)
+
+
+def _texts_by_hash(pending: list[_Pending]) -> dict[str, str]:
+    """The distinct indexed texts of the pending documents, by text hash."""
+    by_hash: dict[str, str] = {}
+    for p in pending:
+        by_hash.update({c.text_hash: t for c, t in zip(p.chunks, p.texts, strict=True)})
+    return by_hash
 
 
 def _reporting(

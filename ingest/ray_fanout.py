@@ -23,7 +23,6 @@ from ingest.fanout import FileJob, JobResult, chunk_job
 if TYPE_CHECKING:
     from ingest.pipeline import FileResult, IngestConfig
 
-log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 # the embedder of this (worker) process, with the factory it was built from
@@ -74,14 +73,14 @@ class RayFanout:
         self._workers = workers
         self._address = address
         self._started = False
-        self._tasks: tuple[Any, Any] | None = None
-        self._refs: tuple[Any, Any] | None = None
+        # once connected: the two remote functions, and the factory and config in Ray's store
+        self._remote: tuple[Any, Any, Any, Any] | None = None
 
-    def _connect(self) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    def _connect(self) -> tuple[Any, Any, Any, Any]:
         """Ray is started (or joined) on the first job: a re-ingest with nothing new or
         changed does not pay for it."""
         ray = _ray()
-        if self._tasks is None or self._refs is None:
+        if self._remote is None:
             if not ray.is_initialized():
                 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
                 where: dict[str, Any] = (
@@ -93,26 +92,26 @@ class RayFanout:
                 )  # fmt: skip
                 self._started = True
             remote = ray.remote(num_cpus=1, max_retries=0)
-            self._tasks = (remote(_chunk), remote(_embed))
-            self._refs = (ray.put(self._factory), ray.put(self._config))
-        return self._tasks, self._refs
+            self._remote = (remote(_chunk), remote(_embed), ray.put(self._factory),
+                            ray.put(self._config))  # fmt: skip
+        return self._remote
 
     @property
     def workers(self) -> int:
         return self._workers
 
     def submit(self, job: FileJob) -> Future[JobResult | FileResult]:
-        (chunk, _), (factory, config) = self._connect()
+        chunk, _, factory, config = self._connect()
         return _unwrapped(chunk.remote(job, factory, config).future())
 
     def embed(self, texts: list[str]) -> Future[np.ndarray]:
-        (_, embed), (factory, _) = self._connect()
+        _, embed, factory, _ = self._connect()
         return _unwrapped(embed.remote(texts, factory).future())
 
     def close(self) -> None:
         if self._started:
             _ray().shutdown()
-        self._started, self._tasks, self._refs = False, None, None
+        self._started, self._remote = False, None
 
 
 def _unwrapped(theirs: Future[_T]) -> Future[_T]:

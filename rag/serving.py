@@ -83,10 +83,6 @@ class WarmUp:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="warm-up", daemon=True)
 
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
-
     def start(self) -> WarmUp:
         self._thread.start()
         return self
