@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from ingest.hashing import content_id
+from ingest.hygiene import boilerplate_kind
 from ingest.sentences import SENTENCE_CAP, split_sentence_stream
 from ingest.types import Block, Chunk, ParsedDocument
 
@@ -223,6 +224,7 @@ def _chunks(
                 continue
             kinds = {u.kind for u in packed}
             kind = next(iter(kinds)) if len(kinds) == 1 else "mixed"
+            kind = boilerplate_kind(text, kind) or kind
             yield Chunk(
                 id=content_id(doc_id, str(ordinal), text),
                 doc_id=doc_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -149,16 +150,61 @@ def jieba_module() -> Any:
 
 def keyword_tokens(text: str) -> list[str]:
     """Tokens for the keyword index, in order; Chinese runs go through jieba's search mode."""
+    return _tokens(text, "jieba-search", stem=False, stop=True)
+
+
+# Tokenisers compared by scripts/tune_retrieval.py: "<Chinese>/<other scripts>".
+TOKENISERS = (
+    "jieba-search/plain",
+    "jieba/plain",
+    "bigram/plain",
+    "unibigram/plain",
+    "jieba+bigram/plain",
+    "jieba-search/stem",
+    "bigram/stem",
+    "jieba+bigram/stem",
+    "jieba-search/nostop",
+)
+
+
+def tokeniser(name: str) -> Callable[[str], list[str]]:
+    zh, _, en = name.partition("/")
+    return lambda text: _tokens(text, zh, stem=en == "stem", stop=en != "nostop")
+
+
+def _tokens(text: str, zh: str, *, stem: bool, stop: bool) -> list[str]:
     text = text.lower()
     tokens: list[str] = []
     pos = 0
     for m in _CJK_RUN.finditer(text):
-        tokens.extend(_latin_tokens(text[pos : m.start()]))
-        tokens.extend(w for w in jieba_module().cut_for_search(m.group()) if w not in _ZH_STOP)
+        tokens.extend(_latin_tokens(text[pos : m.start()], stem, stop))
+        tokens.extend(_cjk_tokens(m.group(), zh, stop))
         pos = m.end()
-    tokens.extend(_latin_tokens(text[pos:]))
+    tokens.extend(_latin_tokens(text[pos:], stem, stop))
     return tokens
 
 
-def _latin_tokens(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text) if w not in _EN_STOP]
+def _cjk_tokens(run: str, how: str, stop: bool) -> list[str]:
+    out: list[str] = []
+    if how.startswith("jieba"):
+        cut = (
+            jieba_module().cut_for_search if how.startswith("jieba-search") else jieba_module().cut
+        )
+        out.extend(w for w in cut(run) if not (stop and w in _ZH_STOP))
+    if "bigram" in how:
+        if how.startswith("unibigram"):
+            out.extend(ch for ch in run if not (stop and ch in _ZH_STOP))
+        out.extend(run[i : i + 2] for i in range(len(run) - 1)) if len(run) > 1 else out.append(run)
+    return out
+
+
+@cache
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def _latin_tokens(text: str, stem: bool = False, stop: bool = True) -> list[str]:
+    words = [w for w in _WORD.findall(text) if not (stop and w in _EN_STOP)]
+    return _stemmer().stemWords(words) if stem else words

@@ -480,6 +480,15 @@ class Engine:
             raise DocumentNotFound(f"no document with id {doc_id}; see `rag docs`")
         return found
 
+    def find_documents(self, ref: str) -> list[DocumentInfo]:
+        """The documents `ref` names (id, id prefix, path, file name or glob); none is an error."""
+        store = self.store
+        with store.reading():
+            found = store.chunks.find_documents(ref)
+        if not found:
+            raise DocumentNotFound(f"no document matches {ref!r}; see `rag docs`")
+        return found
+
     def chunks(self, doc_id: str) -> list[Chunk]:
         """The chunks of one document, in reading order."""
         return self.store.chunks.chunks_of(doc_id)

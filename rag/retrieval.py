@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from ingest.embedding import Embedder
 from ingest.errors import ConfigError
+from ingest.hygiene import BOILERPLATE_KINDS
 from ingest.ports import Scored, Store
 from ingest.types import ChunkHit, SearchFilter
 from rag.choices import FUSIONS, RETRIEVAL_METHODS
+from rag.fusion import reciprocal_rank_fusion, weighted_fusion
 from rag.modes.registry import check_method
 
 METHODS = RETRIEVAL_METHODS
+# candidates fetched beyond k, so that boilerplate ranked in the top k can give way to passages
+BOILERPLATE_MARGIN = 20
 
 
 class Retriever(Protocol):
@@ -28,7 +32,8 @@ class DenseRetriever:
     def retrieve(self, query: str, k: int, flt: SearchFilter | None = None) -> list[ChunkHit]:
         vec = self.embedder.embed_query(query)  # before the read: no lock held while embedding
         with self.store.reading():
-            return self.store.chunks.hits(self.store.dense.search(vec, k, flt))
+            ranked = self.store.dense.search(vec, k + BOILERPLATE_MARGIN, flt)
+            return content_first(self.store.chunks.hits(ranked), k)
 
 
 class KeywordRetriever:
@@ -42,41 +47,8 @@ class KeywordRetriever:
 
     def retrieve(self, query: str, k: int, flt: SearchFilter | None = None) -> list[ChunkHit]:
         with self.store.reading():
-            return self.store.chunks.hits(self.ranked(query, k, flt))
-
-
-K = TypeVar("K", int, str)
-
-
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[tuple[K, float]]],
-    k: int = 60,
-    weights: Sequence[float] | None = None,
-) -> list[tuple[K, float]]:
-    """Fuse ranked lists by Σ w/(k + rank): robust to the retrievers' incomparable scores."""
-    scores: dict[K, float] = {}
-    for ranking, w in zip(rankings, weights or [1.0] * len(rankings), strict=True):
-        for rank, (key, _score) in enumerate(ranking, start=1):
-            scores[key] = scores.get(key, 0.0) + w / (k + rank)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-
-
-def weighted_fusion(
-    dense: Sequence[Scored], keyword: Sequence[Scored], weight: float
-) -> list[Scored]:
-    """Cosine plus `weight` × BM25 scaled to [0, 1] by the best keyword score.
-
-    A candidate only one retriever found gets the other's floor (the lowest dense score among
-    the candidates, or 0 for BM25), so it can still win on the score it has.
-    """
-    dense_s = dict(dense)
-    floor = min(dense_s.values(), default=0.0)
-    kw = dict(keyword)
-    top = max(kw.values(), default=0.0) or 1.0
-    fused = {
-        i: dense_s.get(i, floor) + weight * kw.get(i, 0.0) / top for i in dense_s.keys() | kw.keys()
-    }
-    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+            ranked = self.ranked(query, k + BOILERPLATE_MARGIN, flt)
+            return content_first(self.store.chunks.hits(ranked), k)
 
 
 class HybridRetriever:
@@ -111,7 +83,15 @@ class HybridRetriever:
                 fused = reciprocal_rank_fusion([dense, keyword])
             else:
                 fused = weighted_fusion(dense, keyword, self.weight)
-            return store.chunks.hits(_first_seen_ties(fused, dense, keyword)[:k])
+            ranked = _first_seen_ties(fused, dense, keyword)[: k + BOILERPLATE_MARGIN]
+            return content_first(store.chunks.hits(ranked), k)
+
+
+def content_first(hits: list[ChunkHit], k: int) -> list[ChunkHit]:
+    """The top `k` with boilerplate chunks (tables of contents, index pages: `ingest.hygiene`)
+    after every real passage: kept for a question only they answer, never ahead of a passage."""
+    real = [h for h in hits if h.chunk.kind not in BOILERPLATE_KINDS]
+    return (real + [h for h in hits if h.chunk.kind in BOILERPLATE_KINDS])[:k]
 
 
 def _first_seen_ties(

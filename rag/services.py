@@ -13,7 +13,7 @@ from ingest.ports import Scored, Store
 from ingest.types import ChunkHit, SearchFilter
 from rag.choices import RetrievalMethod
 from rag.generation.base import Generator
-from rag.retrieval import make_retriever
+from rag.retrieval import BOILERPLATE_MARGIN, content_first, make_retriever
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -67,7 +67,8 @@ class StoreServices:
         store = self._store()
         with store.reading():
             ok = store.chunks.passing([cid for cid, _ in ranked], flt)
-            return store.chunks.hits([(c, s) for c, s in ranked if c in ok][:k])
+            passing = [(c, s) for c, s in ranked if c in ok][: k + BOILERPLATE_MARGIN]
+            return content_first(store.chunks.hits(passing), k)
 
     def graph_index(self) -> GraphIndex:
         return self._graph_index()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from pypdf import PasswordType, PdfReader
@@ -29,7 +30,9 @@ _PAGE_NUMBER = re.compile(
 )
 _SENTENCE_END = tuple(".!?:;。！？：；")
 _FILL = 0.95  # share of the page's longest line that counts as a full line
-_EDGE_LINES = 2  # page numbers are only looked for this many lines from the top or bottom
+_EDGE_LINES = 2  # page numbers and running headers: only this many lines from the top or bottom
+_RUNNING_MIN_PAGES = 3
+_HEADER_CHARS = 80  # a chapter's running header is a short line
 
 
 def load_pdf(path: Path) -> ParsedDocument:
@@ -41,21 +44,26 @@ def load_pdf(path: Path) -> ParsedDocument:
         pages = list(reader.pages)
     except PyPdfError as exc:
         raise CorruptDocument(f"{name}: is damaged or not a PDF ({exc})") from exc
-    blocks: list[Block] = []
+    texts: dict[int, str] = {}
     failures: list[str] = []
     for number, page in enumerate(pages, start=1):
         try:
-            text = page.extract_text() or ""
+            texts[number] = page.extract_text() or ""
         except Exception as exc:  # one broken page must not lose the others
             log.warning("%s: skipping page %d: %s", name, number, exc)
             failures.append(str(exc))
-            continue
-        blocks.extend(Block("paragraph", p, page=number) for p in clean_page_text(text))
     if pages and len(failures) == len(pages):
         raise CorruptDocument(f"{name}: no page could be read ({failures[0]})")
-    return ParsedDocument(
-        str(path), _title(reader) or path.stem, "pdf", blocks, {"pages": str(len(pages))}
-    )
+    running = running_lines(list(texts.values()))
+    blocks = [
+        Block("paragraph", p, page=number)
+        for number, text in texts.items()
+        for p in clean_page_text(text, running)
+    ]
+    metadata = {"pages": str(len(pages))}
+    if running:
+        metadata["running_headers"] = " | ".join(running.values())
+    return ParsedDocument(str(path), _title(reader) or path.stem, "pdf", blocks, metadata)
 
 
 def _decrypt(reader: PdfReader, name: str) -> None:
@@ -80,9 +88,54 @@ def _title(reader: PdfReader) -> str:
     return one_line(str(title)) if title else ""
 
 
-def clean_page_text(text: str) -> list[str]:
-    """Turn one page of extracted text into clean paragraphs."""
+def running_lines(pages: list[str]) -> dict[str, str]:
+    """Headers and footers: lines at the top or bottom of pages that recur, numbers aside.
+
+    A line on at least half the pages is one ("Shared MIME-info Database"). So are lines that
+    each recur on a few pages when together they head at least half of them: a chapter's title
+    over its own pages ("Chapter 4: Function reference 14"). Keyed by `_running_key`, each with
+    its first wording. They are cut from the page text (a header glued to a paragraph belongs to
+    no passage) and kept in the document's metadata.
+    """
+    if len(pages) < _RUNNING_MIN_PAGES:
+        return {}
+    seen: dict[str, set[int]] = {}
+    outermost: dict[str, set[int]] = {}  # the page's very first or last line, if short
+    first: dict[str, str] = {}
+    for number, text in enumerate(pages):
+        lines = [ln for ln in (ln.strip() for ln in normalize_unicode(text).split("\n")) if ln]
+        for line in _edge_lines(lines):
+            key = _running_key(line)
+            if key and not _PAGE_NUMBER.fullmatch(line):
+                seen.setdefault(key, set()).add(number)
+                first.setdefault(key, line)
+                if line in (lines[0], lines[-1]) and len(line) <= _HEADER_CHARS:
+                    outermost.setdefault(key, set()).add(number)
+    half = max(_RUNNING_MIN_PAGES, len(pages) / 2)
+    recurring = {key: on for key, on in outermost.items() if len(on) >= 2}
+    covered = set().union(*recurring.values()) if recurring else set()
+    if len(recurring) >= 2 and len(covered) >= half:
+        return {key: first[key] for key in recurring}
+    return {key: first[key] for key, on in seen.items() if len(on) >= half}
+
+
+def _running_key(line: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"\d+", "#", line)).strip().lower()
+
+
+def _edge_lines(lines: list[str]) -> list[str]:
+    filled = [line for line in lines if line]
+    return list(dict.fromkeys(filled[:_EDGE_LINES] + filled[-_EDGE_LINES:]))
+
+
+def clean_page_text(text: str, running: Mapping[str, str] | None = None) -> list[str]:
+    """Turn one page of extracted text into clean paragraphs, without its running headers."""
     text = normalize_unicode(text.replace("\u00ad\n", ""))
+    lines = [line.strip() for line in text.split("\n")]
+    if running:
+        edges = set(_edge_lines(lines))
+        lines = ["" if ln in edges and _running_key(ln) in running else ln for ln in lines]
+        text = "\n".join(lines)
     # "adap-\ntation" -> "adaptation"; "2020-\n2021" and "Jean-\nPaul" keep their hyphen.
     text = _HYPHEN_BREAK.sub(lambda m: m[1] + ("" if m[2].islower() else "-") + m[2], text)
     lines = _drop_page_numbers([line.strip() for line in text.split("\n")])

@@ -9,7 +9,8 @@ from dataclasses import asdict
 from typing import Any
 
 from ingest.errors import UsageError
-from ingest.types import SearchFilter
+from ingest.hygiene import BOILERPLATE_KINDS
+from ingest.types import Chunk, SearchFilter
 from rag.engine import Engine
 from rag.filters import make_filter, parse_where
 from rag.settings import Settings
@@ -129,12 +130,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_docs(args: argparse.Namespace) -> int:
     with Engine(_settings(args)) as engine:
-        docs = engine.documents()
+        docs = engine.find_documents(args.doc) if args.doc else engine.documents()
         if args.where:
             flt = make_filter(metadata=parse_where(args.where))
             docs = [d for d in docs if flt is None or flt.admits(d)]
+        chunks = {d.id: engine.chunks(d.id) for d in docs} if args.chunks else {}
         if args.json:
-            _print_json([{**d.__dict__, "metadata": dict(d.metadata)} for d in docs])
+            _print_json([{**d.__dict__, "metadata": dict(d.metadata),
+                          **({"chunks": [_chunk_json(c) for c in chunks[d.id]]} if chunks else {})}
+                         for d in docs])  # fmt: skip
             return 0
         for d in docs:
             meta = " ".join(f"{k}={v}" for k, v in sorted(d.metadata.items()))
@@ -142,9 +146,27 @@ def cmd_docs(args: argparse.Namespace) -> int:
                 f"{d.id}  {d.format:5} {d.n_chunks:5} chunks  {d.source}"
                 + (f"  [{meta}]" if meta else "")
             )
+            for c in chunks.get(d.id, []):
+                print(_chunk_line(c))
         counts = engine.counts()
         print(f"{counts.documents} documents, {counts.chunks} chunks in {engine.location}")
     return 0
+
+
+def _chunk_json(c: Chunk) -> dict[str, Any]:
+    return {"id": c.id, "ordinal": c.ordinal, "page": c.page, "section": c.section,
+            "kind": c.kind, "boilerplate": c.kind in BOILERPLATE_KINDS, "n_tokens": c.n_tokens,
+            "text": c.text}  # fmt: skip
+
+
+def _chunk_line(c: Chunk) -> str:
+    """One chunk in a line: where it is, what kind (boilerplate in capitals), its text's start."""
+    kind = f"[{c.kind.upper()} boilerplate]" if c.kind in BOILERPLATE_KINDS else f"[{c.kind}]"
+    where = " ".join(p for p in (f"p.{c.page}" if c.page else "", c.section) if p)
+    text = " ".join(c.text.split())
+    return f"  {c.ordinal:4}  {kind} {where + '  ' if where else ''}{text[:100]}" + (
+        "…" if len(text) > 100 else ""
+    )
 
 
 def cmd_delete(args: argparse.Namespace) -> int:

@@ -78,6 +78,15 @@ def _parser() -> argparse.ArgumentParser:
                      "match, the same key any of its values)")  # fmt: skip
 
     docs = sub.add_parser("docs", parents=[common], help="list the documents in the store")
+    docs.add_argument(
+        "doc",
+        nargs="?",
+        metavar="DOC",
+        help="only the documents this names: id (or prefix), path, file name or glob",
+    )
+    docs.add_argument("--chunks", action="store_true",
+                      help="with each document, its chunks: ordinal, page, section, kind (boilerplate "
+                      "such as a table of contents is marked) and text")  # fmt: skip
     docs.add_argument("--json", action="store_true")
     docs.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                       help="only documents with this metadata (repeatable)")  # fmt: skip

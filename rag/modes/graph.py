@@ -11,10 +11,10 @@ from typing import Any
 
 from graph.search import EntityMatch, GraphIndex
 from ingest.types import SearchFilter
+from rag.fusion import reciprocal_rank_fusion
 from rag.generation.base import Message, complete
 from rag.modes.base import Context, Query, Services
 from rag.modes.registry import DEFAULT_GRAPH_STRATEGY, check_strategy
-from rag.retrieval import reciprocal_rank_fusion
 
 GLOBAL_CANDIDATES = 6
 # hybrid chunk ranking : PageRank. PageRank alone ranks below hybrid retrieval on two of the

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from ingest.types import ChunkHit, SearchFilter
+from rag.fusion import reciprocal_rank_fusion
 from rag.generation.base import Message, complete
 from rag.modes.base import Context, Query, Services
 from rag.modes.kag_ops import OpError, compare, compute, count, items
 from rag.modes.kag_plan import PLAN_SCHEMA, PLANNER, Plan, PlanError, Step, parse_plan
 from rag.prompting import detect_language
-from rag.retrieval import reciprocal_rank_fusion
 
 STEP_K = 3
 STEP_K_POOL = 50  # hybrid candidates that the graph's entity passages are picked from

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.retrieval import reciprocal_rank_fusion
+from rag.fusion import reciprocal_rank_fusion
 
 
 def test_fused_scores_match_hand_computation() -> None:
@@ -40,7 +40,7 @@ def test_ties_are_broken_by_key() -> None:
 
 
 def test_weighted_fusion_adds_scaled_keyword_scores() -> None:
-    from rag.retrieval import weighted_fusion
+    from rag.fusion import weighted_fusion
 
     dense = [(1, 0.90), (2, 0.88), (3, 0.80)]
     keyword = [(2, 10.0), (4, 5.0)]
