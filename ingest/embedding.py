@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ingest.keywords import keyword_tokens
+from ingest.keywords import word_tokens
 
 _CJK = "\u3000-\u9fff\uf900-\ufaff\uff00-\uffef"
 _ROUGH_TOKEN = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
@@ -60,7 +60,7 @@ class HashingEmbedder:
         return self._dim
 
     def _features(self, text: str) -> list[str]:
-        toks = keyword_tokens(text)
+        toks = word_tokens(text)
         chars = "".join(toks)
         return toks + [chars[i : i + 2] for i in range(len(chars) - 1)]
 

@@ -149,7 +149,13 @@ def jieba_module() -> Any:
 
 
 def keyword_tokens(text: str) -> list[str]:
-    """Tokens for the keyword index, in order; Chinese runs go through jieba's search mode."""
+    """Tokens for the keyword index, in order (`KEYWORD_TOKENISER`)."""
+    return _DEFAULT(text)
+
+
+def word_tokens(text: str) -> list[str]:
+    """Lower-cased words and jieba's search-mode words, unstemmed: the hashing embedder's
+    features, which must not move when the keyword index's tokeniser does."""
     return _tokens(text, "jieba-search", stem=False, stop=True)
 
 
@@ -170,6 +176,12 @@ TOKENISERS = (
 def tokeniser(name: str) -> Callable[[str], list[str]]:
     zh, _, en = name.partition("/")
     return lambda text: _tokens(text, zh, stem=en == "stem", stop=en != "nostop")
+
+
+# The keyword index's tokeniser, chosen leave-one-dataset-out (docs/benchmarks.md). A store
+# records the one its rows were made with and is re-tokenised when it differs.
+KEYWORD_TOKENISER = "jieba-search/plain"
+_DEFAULT = tokeniser(KEYWORD_TOKENISER)
 
 
 def _tokens(text: str, zh: str, *, stem: bool, stop: bool) -> list[str]:

@@ -26,7 +26,7 @@ from ingest.atomic import disk_full, out_of_space
 from ingest.chunking import indexed_text
 from ingest.health import Problem
 from ingest.store.database import DB_FILE
-from ingest.store.fts5 import Fts5KeywordIndex
+from ingest.store.fts5 import rebuild as rebuild_keywords
 from ingest.vector_index import FaissIndex
 
 SAMPLE = 500  # chunks whose keyword tokens and cached vectors are compared in full
@@ -238,7 +238,7 @@ def repair_store(root: Path, dim: int, embed: Callable[[], Embed], found: Set[st
             keyword_codes = {"missing_keywords", "orphan_keywords", "keyword_index_corrupt",
                              "stale_keywords"}  # fmt: skip
             if found & keyword_codes or done:
-                done.append(f"rebuilt the keyword index ({_rebuild_keywords(db)} chunks)")
+                done.append(f"rebuilt the keyword index ({rebuild_keywords(db)} chunks)")
             db.execute(
                 "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
             )
@@ -249,19 +249,6 @@ def repair_store(root: Path, dim: int, embed: Callable[[], Embed], found: Set[st
     gen, n_vectors = rebuild_vector_cache(root, dim)
     done.append(f"rebuilt the vector cache ({n_vectors} vectors, generation {gen})")
     return done
-
-
-def _rebuild_keywords(db: sqlite3.Connection) -> int:
-    """Drop and recreate the FTS5 table from the chunks (dropping also clears a corrupt one)."""
-    db.execute("DROP TABLE IF EXISTS chunks_fts")
-    db.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(tokens, tokenize='unicode61')")
-    rows = db.execute(
-        "SELECT c.rowid, d.title, c.heading_path, c.text FROM chunks c "
-        "JOIN documents d ON d.id = c.doc_id ORDER BY c.rowid"
-    ).fetchall()
-    texts = [indexed_text(t, tuple(json.loads(p)), x) for _, t, p, x in rows]
-    Fts5KeywordIndex.add(db, [r[0] for r in rows], texts)
-    return len(rows)
 
 
 def rebuild_vector_cache(root: Path, dim: int) -> tuple[int, int]:

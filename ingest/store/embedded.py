@@ -43,6 +43,7 @@ class EmbeddedStore:
         self._chunks = SqliteChunkStore(self._db)
         self._dense = FaissDenseIndex(self._db, self.root, dim)
         self._keywords = Fts5KeywordIndex(self._db)
+        self._keywords.ensure_current()
         self._file_lock = FileLock(str(self.root / LOCK_FILE))
         self._added_vectors = False  # by the current write: save() builds the index then
         self._writer = threading.RLock()  # the file lock only keeps other processes out

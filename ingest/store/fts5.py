@@ -7,11 +7,14 @@ Chinese is matched by jieba's words rather than by FTS5's own idea of a token.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ingest.keywords import keyword_tokens
+from ingest.atomic import rollback
+from ingest.chunking import indexed_text
+from ingest.keywords import KEYWORD_TOKENISER, keyword_tokens
 from ingest.ports import Scored
 from ingest.store.database import Database, filter_sql
 from ingest.types import SearchFilter
@@ -23,9 +26,50 @@ def fts_query(tokens: Iterable[str]) -> str:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)
 
 
+log = logging.getLogger(__name__)
+TOKENISER_KEY = "keyword_tokeniser"
+LEGACY_TOKENISER = "jieba-search/plain"  # a store that records none was tokenised by this one
+
+
 class Fts5KeywordIndex:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    def ensure_current(self) -> None:
+        """Re-tokenise a store whose keyword rows another tokeniser made (`KEYWORD_TOKENISER`).
+
+        Questions are tokenised by today's code, so rows made by an older one would silently
+        stop matching (a stemmed "quantiz" against a stored "quantization")."""
+        if self._tokeniser() == KEYWORD_TOKENISER:
+            return
+        db = self._db.conn()
+        try:
+            with self._db.lock.exclusive():
+                # no generation is counted: the chunks and vectors stay what they were
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    n = 0
+                    if self._tokeniser() != KEYWORD_TOKENISER:  # another process did it first
+                        n = (
+                            rebuild(db)
+                            if db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone()
+                            else 0
+                        )
+                        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                   (TOKENISER_KEY, KEYWORD_TOKENISER))  # fmt: skip
+                    db.execute("COMMIT")
+                except BaseException:
+                    rollback(db)
+                    raise
+        except sqlite3.OperationalError as e:  # read-only, or a writer held it for 30 s
+            log.warning("cannot re-tokenise the keyword index (%s); keyword search may miss", e)
+            return
+        if n:
+            log.info("re-tokenised the keyword index (%d chunks) for %s", n, KEYWORD_TOKENISER)
+
+    def _tokeniser(self) -> str:
+        rows = self._db.rows("SELECT value FROM meta WHERE key = ?", [TOKENISER_KEY])
+        return str(rows[0][0]) if rows else LEGACY_TOKENISER
 
     def search(self, query: str, k: int, flt: SearchFilter | None = None) -> list[Scored]:
         """BM25 scores, positive, higher is better; the filter is a join in the same query."""
@@ -59,3 +103,16 @@ class Fts5KeywordIndex:
             "DELETE FROM chunks_fts WHERE rowid IN (SELECT value FROM json_each(?))",
             (json.dumps(list(rowids)),),
         )
+
+
+def rebuild(db: sqlite3.Connection) -> int:
+    """Drop and recreate the FTS5 table from the chunks (dropping also clears a corrupt one)."""
+    db.execute("DROP TABLE IF EXISTS chunks_fts")
+    db.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(tokens, tokenize='unicode61')")
+    rows = db.execute(
+        "SELECT c.rowid, d.title, c.heading_path, c.text FROM chunks c "
+        "JOIN documents d ON d.id = c.doc_id ORDER BY c.rowid"
+    ).fetchall()
+    texts = [indexed_text(t, tuple(json.loads(p)), x) for _, t, p, x in rows]
+    Fts5KeywordIndex.add(db, [r[0] for r in rows], texts)
+    return len(rows)
