@@ -24,6 +24,7 @@ _INDEX_ENTRY = re.compile(
 )
 _CONTENTS_TITLE = re.compile(r"^\s*(?:table of contents|contents|目\s*录|目\s*錄)\b", re.I)
 _INDEX_TITLE = re.compile(r"^\s*(?:[a-z]+\s+){0,3}(?:index|索\s*引)\b", re.I)
+_SENTENCE_END = re.compile(r"[。！？，、；!?]|\.(?=\s|$)")
 _MIN_LETTERS = 0.4  # prose has far more letters than digits and punctuation; noise has not
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
@@ -44,15 +45,33 @@ def boilerplate_kind(text: str, kind: str = "paragraph") -> str | None:
         return INDEX
     if entries >= 2 and _INDEX_TITLE.match(stripped) and _number_share(stripped) >= 0.2:
         return INDEX
-    covered = _coverage(_NUMBERED_ENTRY, stripped)
-    if covered >= 0.6 and len(_NUMBERED_ENTRY.findall(stripped)) >= 4:
+    numbered = len(_NUMBERED_ENTRY.findall(stripped))
+    if (
+        numbered >= 4
+        and _coverage(_NUMBERED_ENTRY, stripped) >= 0.6
+        and len(_SENTENCE_END.findall(stripped)) <= numbered // 4  # prose ends its sentences
+    ):
         return TOC
     if kind == "table":  # figures in a table are data
         return None
-    visible = [ch for ch in stripped if not ch.isspace()]
-    if sum(ch.isalpha() for ch in visible) < _MIN_LETTERS * len(visible):
+    if _letter_share(stripped) < _MIN_LETTERS:
         return NOISE
     return None
+
+
+def _letter_share(text: str) -> float:
+    """Letters' share of the visible characters, a Chinese character counting as two letters
+    (one carries about what a short English word does), so Chinese prose with figures in it
+    is not mistaken for a run of numbers."""
+    visible = [ch for ch in text if not ch.isspace()]
+    cjk = sum(_is_cjk(ch) for ch in visible)
+    letters = sum(ch.isalpha() for ch in visible) - cjk
+    weighted = letters + 2 * cjk
+    return weighted / max(1, weighted + len(visible) - letters - cjk)
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
 
 
 def _coverage(pattern: re.Pattern[str], text: str) -> float:

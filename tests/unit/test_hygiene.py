@@ -54,3 +54,17 @@ def test_a_table_of_figures_is_data_not_noise() -> None:
     assert boilerplate_kind(table, "table") is None
     assert boilerplate_kind("1 | 2 | 3\n4 | 5 | 6", "table") is None
     assert boilerplate_kind("1 | 2 | 3\n4 | 5 | 6") == NOISE  # the same figures as prose
+
+
+def test_chinese_prose_with_figures_is_not_boilerplate() -> None:
+    """From rgb_zh: a news passage full of model numbers, and a grain-output table in prose."""
+    phones = ("iPhone 14 系列新配色 近两年苹果在春季分别为 iPhone 12、iPhone 13 推出了新的配色，"
+              "这一传统有可能在今年继续。在 2022 年 3 月苹果为 iPhone 13 Pro 和 13 Pro Max "
+              "推出了苍岭绿，为 iPhone 13 和 13 mini 推出了一种新的绿色")  # fmt: skip
+    grain = ("表1　2022年全国粮食播种面积、总产量及单位面积产量情况   播种面积 （千公顷） 总产量 "
+             "（万吨） 单位面积产量 （公斤/公顷） 全年粮食 118332.1 68652.8 5801.7 一、分季节  "
+             "1、夏粮 26530.0 14740.3 5556.1  2、早稻 4755.1 2812.3")  # fmt: skip
+    assert boilerplate_kind(phones) is None
+    assert boilerplate_kind(grain) is None
+    comments = "话体坛 2023-08-06 00:07:48 晚池 2023-08-08 04:23:53 足球分析员 2023-08-08 11:05:03"
+    assert boilerplate_kind(comments) == NOISE  # user names and time stamps
