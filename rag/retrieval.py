@@ -1,4 +1,4 @@
-"""Retrievers over the store: dense (e5), keyword (BM25 via FTS5), and hybrid (RRF of both)."""
+"""Retrievers over the store: dense (e5), keyword (BM25 via FTS5), and hybrid (`rag.fusion` of both)."""
 
 from __future__ import annotations
 
