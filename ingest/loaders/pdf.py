@@ -104,7 +104,7 @@ def running_lines(pages: list[str]) -> dict[str, str]:
     first: dict[str, str] = {}
     for number, text in enumerate(pages):
         lines = [ln for ln in (ln.strip() for ln in normalize_unicode(text).split("\n")) if ln]
-        for line in _edge_lines(lines):
+        for line in dict.fromkeys(lines[i] for i in sorted(_edges(lines))):
             key = _running_key(line)
             if key and not _PAGE_NUMBER.fullmatch(line):
                 seen.setdefault(key, set()).add(number)
@@ -123,9 +123,10 @@ def _running_key(line: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"\d+", "#", line)).strip().lower()
 
 
-def _edge_lines(lines: list[str]) -> list[str]:
-    filled = [line for line in lines if line]
-    return list(dict.fromkeys(filled[:_EDGE_LINES] + filled[-_EDGE_LINES:]))
+def _edges(lines: list[str]) -> set[int]:
+    """Indices of the first and last `_EDGE_LINES` non-empty lines of a page."""
+    filled = [i for i, line in enumerate(lines) if line]
+    return set(filled[:_EDGE_LINES] + filled[-_EDGE_LINES:])
 
 
 def clean_page_text(text: str, running: Mapping[str, str] | None = None) -> list[str]:
@@ -133,8 +134,10 @@ def clean_page_text(text: str, running: Mapping[str, str] | None = None) -> list
     text = normalize_unicode(text.replace("\u00ad\n", ""))
     lines = [line.strip() for line in text.split("\n")]
     if running:
-        edges = set(_edge_lines(lines))
-        lines = ["" if ln in edges and _running_key(ln) in running else ln for ln in lines]
+        edges = _edges(lines)
+        lines = [
+            "" if i in edges and _running_key(ln) in running else ln for i, ln in enumerate(lines)
+        ]
         text = "\n".join(lines)
     # "adap-\ntation" -> "adaptation"; "2020-\n2021" and "Jean-\nPaul" keep their hyphen.
     text = _HYPHEN_BREAK.sub(lambda m: m[1] + ("" if m[2].islower() else "-") + m[2], text)
@@ -166,8 +169,7 @@ def _drop_page_numbers(lines: list[str]) -> list[str]:
 
     Only the edges: a lone number in the middle of a page is more likely a table value.
     """
-    filled = [i for i, line in enumerate(lines) if line]
-    edges = set(filled[:_EDGE_LINES] + filled[-_EDGE_LINES:])
+    edges = _edges(lines)
     return [
         "" if i in edges and _PAGE_NUMBER.fullmatch(line) else line for i, line in enumerate(lines)
     ]
