@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from ingest.loaders.cleaning import is_cjk
+
 TOC, INDEX, NOISE = "toc", "index", "noise"
 BOILERPLATE_KINDS = frozenset({TOC, INDEX, NOISE})
 
@@ -64,14 +66,10 @@ def _letter_share(text: str) -> float:
     (one carries about what a short English word does), so Chinese prose with figures in it
     is not mistaken for a run of numbers."""
     visible = [ch for ch in text if not ch.isspace()]
-    cjk = sum(_is_cjk(ch) for ch in visible)
+    cjk = sum(ch.isalpha() and is_cjk(ch) for ch in visible)
     letters = sum(ch.isalpha() for ch in visible) - cjk
     weighted = letters + 2 * cjk
     return weighted / max(1, weighted + len(visible) - letters - cjk)
-
-
-def _is_cjk(ch: str) -> bool:
-    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
 
 
 def _coverage(pattern: re.Pattern[str], text: str) -> float:

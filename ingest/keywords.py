@@ -206,7 +206,7 @@ def _cjk_tokens(run: str, how: str, stop: bool) -> list[str]:
     if "bigram" in how:
         if how.startswith("unibigram"):
             out.extend(ch for ch in run if not (stop and ch in _ZH_STOP))
-        out.extend(run[i : i + 2] for i in range(len(run) - 1)) if len(run) > 1 else out.append(run)
+        out.extend([run[i : i + 2] for i in range(len(run) - 1)] if len(run) > 1 else [run])
     return out
 
 

@@ -50,11 +50,7 @@ class Fts5KeywordIndex:
                 try:
                     n = 0
                     if self._tokeniser() != KEYWORD_TOKENISER:  # another process did it first
-                        n = (
-                            rebuild(db)
-                            if db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone()
-                            else 0
-                        )
+                        n = rebuild(db)  # of an empty store: an empty table
                         db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                    (TOKENISER_KEY, KEYWORD_TOKENISER))  # fmt: skip
                     db.execute("COMMIT")
