@@ -484,10 +484,7 @@ class Engine:
         """The documents `ref` names (id, id prefix, path, file name or glob); none is an error."""
         store = self.store
         with store.reading():
-            found = store.chunks.find_documents(ref)
-        if not found:
-            raise DocumentNotFound(f"no document matches {ref!r}; see `rag docs`")
-        return found
+            return _named(store, ref)
 
     def chunks(self, doc_id: str) -> list[Chunk]:
         """The chunks of one document, in reading order."""
@@ -507,9 +504,7 @@ class Engine:
         """Delete the documents `ref` names (id, id prefix, path, file name or glob)."""
         store = self.store
         with store.writing(self.settings.write_wait):  # look up what the lock now protects
-            found = store.chunks.find_documents(ref)
-            if not found:
-                raise DocumentNotFound(f"no document matches {ref!r}; see `rag docs`")
+            found = _named(store, ref)
             for doc in found:
                 store.delete_document(doc.id)
             self.sync_graph(vectors_now=False)
@@ -596,3 +591,11 @@ class Engine:
             if isinstance(event, Done):
                 return event.answer
         raise RuntimeError("answer stream ended without a result")  # pragma: no cover
+
+
+def _named(store: Store, ref: str) -> list[DocumentInfo]:
+    """The documents `ref` names in the store; none is `DocumentNotFound`."""
+    found = store.chunks.find_documents(ref)
+    if not found:
+        raise DocumentNotFound(f"no document matches {ref!r}; see `rag docs`")
+    return found

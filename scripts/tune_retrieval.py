@@ -28,9 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ingest import keywords as kw
 from ingest.chunking import indexed_text
+from ingest.hygiene import BOILERPLATE_KINDS
+from ingest.store.fts5 import fts_query
 from rag import fusion
 from rag.engine import Engine
 from rag.evaluation import eval_store_dir, ingest_with_bar, load_dataset
+from rag.metrics import recall_at, reciprocal_rank
 from rag.settings import Settings
 
 N = 50  # candidates per retriever, as the product's `candidates`
@@ -49,8 +52,7 @@ def fts_rank(
     db.executemany("INSERT INTO f VALUES (?, ?)", [(i, " ".join(tok(t))) for i, t in texts.items()])
     out = []
     for q in queries:
-        unique = dict.fromkeys(t for t in tok(q) if t.strip())
-        expr = " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)
+        expr = fts_query(tok(q))
         if not expr:
             out.append([])
             continue
@@ -73,7 +75,7 @@ def collect(folder: Path, settings: Settings) -> dict[str, Any]:
         for c in store.chunks.chunks_of(doc.id):
             texts[c.id] = indexed_text(doc.title, c.heading_path, c.text)
             passage[c.id] = doc.source
-            if c.kind in kw_boilerplate():
+            if c.kind in BOILERPLATE_KINDS:
                 boiler.add(c.id)
     qs = [q for q in questions if q.get("supporting_ids")]
     dense = [store.dense.search(engine.embedder.embed_query(q["question"]), N) for q in qs]
@@ -91,23 +93,15 @@ def collect(folder: Path, settings: Settings) -> dict[str, Any]:
     }
 
 
-def kw_boilerplate() -> frozenset[str]:
-    from ingest.hygiene import BOILERPLATE_KINDS
-
-    return BOILERPLATE_KINDS
-
-
 def scores(
     ranked: Ranked, gold: list[str], passage: dict[str, str], boiler: set[str]
 ) -> dict[str, float]:
     content = [c for c, _ in ranked if c not in boiler] + [c for c, _ in ranked if c in boiler]
     order = list(dict.fromkeys(passage[c] for c in content))
-    g = set(gold)
-    rr = next((1 / (i + 1) for i, p in enumerate(order) if p in g), 0.0)
     return {
-        "r2": len(g & set(order[:2])) / len(g),
-        "r5": len(g & set(order[:5])) / len(g),
-        "mrr": rr,
+        "r2": recall_at(order, gold, 2),
+        "r5": recall_at(order, gold, 5),
+        "mrr": reciprocal_rank(order, gold),
     }
 
 
