@@ -15,6 +15,8 @@ ParserName = Literal["builtin", "unstructured"]  # ingest/loaders; unstructured 
 GraphMode = Literal["fast", "llm", "off"]
 RetrievalMethod = Literal["dense", "bm25", "hybrid"]
 FusionMethod = Literal["score", "rrf"]
+# auto: translate a question when the store holds the other language (rag/crosslingual.py)
+TranslateQueries = Literal["auto", "off"]
 # the embedded store (one directory) or PostgreSQL + Milvus (ingest.cluster, docs/scale-out.md)
 BackendName = Literal["embedded", "cluster"]
 # answering modes and graph strategies: what each one does is in rag/modes/registry.py
@@ -34,6 +36,7 @@ PARSERS = values(ParserName)
 GRAPH_MODES = values(GraphMode)
 RETRIEVAL_METHODS = values(RetrievalMethod)
 FUSIONS = values(FusionMethod)
+TRANSLATE_QUERIES = values(TranslateQueries)
 MODE_NAMES = values(ModeName)
 GRAPH_STRATEGIES = values(GraphStrategy)
 BACKENDS = values(BackendName)

@@ -48,6 +48,7 @@ from ingest.store.manifest import check_or_create, read_embedder
 from ingest.types import Chunk, ChunkHit, DocumentInfo, SearchFilter, check_metadata
 from rag.answering import stream_answer
 from rag.choices import RetrievalMethod
+from rag.crosslingual import GeneratorTranslator, Translator
 from rag.generation.base import Generator, Message
 from rag.modes.base import Context, Query, QueryOptions
 from rag.modes.registry import DEFAULT_GRAPH_STRATEGY, check_method, check_strategy, mode
@@ -155,6 +156,7 @@ class Engine:
         *,
         embedder: Embedder | None = None,
         generator: Generator | None = None,
+        translator: Translator | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
         self._embedder = embedder
@@ -167,9 +169,11 @@ class Engine:
         self._graph_index: tuple[int, GraphIndex] | None = None
         self._kg: tuple[int, KnowledgeGraph] | None = None
         self._graph_lock = threading.Lock()  # a graph load must not hold up plain retrieval
+        if translator is None:  # used unless translate_queries is off
+            translator = GeneratorTranslator(lambda: self.generator)
         self.services = StoreServices(
             self.settings, lambda: self.store, lambda: self.embedder, lambda: self.generator,
-            self.graph_index,
+            self.graph_index, translator,
         )  # fmt: skip
 
     @classmethod

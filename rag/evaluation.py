@@ -131,6 +131,8 @@ def run_eval(
         retrieval_ms.append((time.perf_counter() - t0) * 1000)
         item: dict[str, Any] = {"id": q.get("id"), "question": q["question"],
                                 "answers": q["answers"], "ranked": ranked[:5]}  # fmt: skip
+        if translation := next((t["translation"] for t in ctx.trace if "translation" in t), None):
+            item["translation"] = translation
         if gold:
             scores["recall@2"].append(recall_at(ranked, gold, 2))
             scores["recall@5"].append(recall_at(ranked, gold, 5))
@@ -162,6 +164,7 @@ def run_eval(
         "fusion": settings.fusion if mode == "rag" and settings.retrieval == "hybrid" else None,
         "strategy": (strategy or "hybrid") if mode == "graph" else None,
         "generator": None if retrieve_only else engine.generator.name,
+        "translated": sum("translation" in i for i in items),  # searched in translation too
         **{m: mean(v) for m, v in scores.items()},
         "timing": {
             "ingest_s": round(report.seconds, 2),
@@ -182,6 +185,10 @@ def format_report(r: dict[str, Any]) -> str:
     for m in ("recall@2", "recall@5", "hit@1", "mrr", "em", "f1"):
         if r[m] is not None:
             lines.append(f"  {m:9} {r[m]:.4f}")
+    if r.get("translated"):
+        lines.append(
+            f"  {r['translated']} of {r['questions']} questions also searched in translation"
+        )
     t = r["timing"]
     lines.append(
         f"  ingest {t['ingest_s']}s ({t['ingested_chunks']} new chunks); retrieval p50 "

@@ -1,18 +1,26 @@
-"""Retrievers over the store: dense (e5), keyword (BM25 via FTS5), and hybrid (`rag.fusion` of both)."""
+"""Retrievers over the store: dense (e5), keyword (BM25 via FTS5), and hybrid (`rag.fusion` of both).
+
+Each takes an optional translation of the question (rag.crosslingual): then every candidate
+chunk is scored by the version of the question in its own language."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from ingest.embedding import Embedder
 from ingest.errors import ConfigError
 from ingest.hygiene import BOILERPLATE_KINDS
+from ingest.language import Language, language_of
 from ingest.ports import Scored, Store
 from ingest.types import ChunkHit, SearchFilter
 from rag.choices import FUSIONS, RETRIEVAL_METHODS
+from rag.crosslingual import by_language
 from rag.fusion import reciprocal_rank_fusion, weighted_fusion
 from rag.modes.registry import check_method
+
+if TYPE_CHECKING:
+    import numpy as np
 
 METHODS = RETRIEVAL_METHODS
 # candidates fetched beyond k, so that boilerplate ranked in the top k can give way to passages
@@ -20,7 +28,9 @@ BOILERPLATE_MARGIN = 20
 
 
 class Retriever(Protocol):
-    def retrieve(self, query: str, k: int, flt: SearchFilter | None = None) -> list[ChunkHit]: ...
+    def retrieve(
+        self, query: str, k: int, flt: SearchFilter | None = None, translation: str | None = None
+    ) -> list[ChunkHit]: ...
 
 
 class DenseRetriever:
@@ -29,10 +39,23 @@ class DenseRetriever:
     def __init__(self, store: Store, embedder: Embedder) -> None:
         self.store, self.embedder = store, embedder
 
-    def retrieve(self, query: str, k: int, flt: SearchFilter | None = None) -> list[ChunkHit]:
-        vec = self.embedder.embed_query(query)  # before the read: no lock held while embedding
+    def vectors(self, query: str, translation: str | None) -> list[np.ndarray]:
+        """The question's vector and its translation's (embedded before any read: no lock is
+        held while embedding)."""
+        return [self.embedder.embed_query(q) for q in (query, translation) if q]
+
+    def ranked(
+        self, query: str, vecs: list[np.ndarray], n: int, flt: SearchFilter | None
+    ) -> list[Scored]:
+        rankings = [self.store.dense.search(v, n, flt) for v in vecs]
+        return _across(self.store, query, rankings, "dense")
+
+    def retrieve(
+        self, query: str, k: int, flt: SearchFilter | None = None, translation: str | None = None
+    ) -> list[ChunkHit]:
+        vecs = self.vectors(query, translation)
         with self.store.reading():
-            ranked = self.store.dense.search(vec, k + BOILERPLATE_MARGIN, flt)
+            ranked = self.ranked(query, vecs, k + BOILERPLATE_MARGIN, flt)
             return content_first(self.store.chunks.hits(ranked), k)
 
 
@@ -42,12 +65,17 @@ class KeywordRetriever:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def ranked(self, query: str, k: int, flt: SearchFilter | None) -> list[Scored]:
-        return self.store.keywords.search(query, k, flt)
+    def ranked(
+        self, query: str, k: int, flt: SearchFilter | None, translation: str | None = None
+    ) -> list[Scored]:
+        rankings = [self.store.keywords.search(q, k, flt) for q in (query, translation) if q]
+        return _across(self.store, query, rankings, "keyword")
 
-    def retrieve(self, query: str, k: int, flt: SearchFilter | None = None) -> list[ChunkHit]:
+    def retrieve(
+        self, query: str, k: int, flt: SearchFilter | None = None, translation: str | None = None
+    ) -> list[ChunkHit]:
         with self.store.reading():
-            ranked = self.ranked(query, k + BOILERPLATE_MARGIN, flt)
+            ranked = self.ranked(query, k + BOILERPLATE_MARGIN, flt, translation)
             return content_first(self.store.chunks.hits(ranked), k)
 
 
@@ -73,18 +101,35 @@ class HybridRetriever:
         self.dense, self.keyword = dense, keyword
         self.weight, self.candidates, self.fusion = weight, candidates, fusion
 
-    def retrieve(self, query: str, k: int, flt: SearchFilter | None = None) -> list[ChunkHit]:
+    def retrieve(
+        self, query: str, k: int, flt: SearchFilter | None = None, translation: str | None = None
+    ) -> list[ChunkHit]:
         n = max(k, self.candidates)
         store = self.dense.store
-        vec = self.dense.embedder.embed_query(query)
+        vecs = self.dense.vectors(query, translation)
         with store.reading():  # both rankings and the hits from one generation
-            dense, keyword = store.dense.search(vec, n, flt), self.keyword.ranked(query, n, flt)
+            dense = self.dense.ranked(query, vecs, n, flt)
+            keyword = self.keyword.ranked(query, n, flt, translation)
             if self.fusion == "rrf":
                 fused = reciprocal_rank_fusion([dense, keyword])
             else:
                 fused = weighted_fusion(dense, keyword, self.weight)
             ranked = _first_seen_ties(fused, dense, keyword)[: k + BOILERPLATE_MARGIN]
             return content_first(store.chunks.hits(ranked), k)
+
+
+def _across(
+    store: Store, query: str, rankings: list[list[Scored]], kind: Literal["dense", "keyword"]
+) -> list[Scored]:
+    """The one ranking, or the question's and its translation's merged by chunk language."""
+    if len(rankings) == 1:
+        return rankings[0]
+    original, translated = rankings
+    ids = [(c, 0.0) for c in dict.fromkeys(c for c, _ in [*original, *translated])]
+    language: dict[str, Language] = {
+        h.chunk.id: language_of(h.chunk.text) for h in store.chunks.hits(ids)
+    }
+    return by_language(original, translated, language, language_of(query), kind)
 
 
 def content_first(hits: list[ChunkHit], k: int) -> list[ChunkHit]:

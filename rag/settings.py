@@ -33,6 +33,7 @@ from rag.choices import (
     GraphMode,
     ParserName,
     RetrievalMethod,
+    TranslateQueries,
 )
 from rag.models.registry import DEFAULT_GENERATOR
 
@@ -111,6 +112,9 @@ class Settings:
     fusion: FusionMethod = "score"  # hybrid: cosine + weight × normalised BM25, or "rrf"
     bm25_weight: float = 0.05  # for fusion="score" (docs/benchmarks.md has the measurements)
     candidates: int = 50  # per retriever, before fusion
+    # "auto": a question is also searched in translation (by the generator) when at least 5 % of
+    # the store is in the other language, Chinese or English (rag/crosslingual.py); "off": never
+    translate_queries: TranslateQueries = "auto"
     # store
     write_wait: float = 5.0  # seconds a second writer waits for the store's lock
     # "cluster": PostgreSQL (documents, chunks, vectors, the graph) and Milvus (dense and BM25

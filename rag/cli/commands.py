@@ -95,7 +95,11 @@ def _print_sources(sources: list[Source], cited: list[int] | None = None) -> Non
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    engine = Engine(_settings(args, model=args.model, retrieval=args.retrieval))
+    engine = Engine(
+        _settings(
+            args, model=args.model, retrieval=args.retrieval, translate_queries=args.translate
+        )
+    )
     with engine:
         if args.retrieve_only:
             ctx = engine.context(args.question, mode=args.mode, strategy=args.graph_strategy,
@@ -106,6 +110,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 _print_json({"question": args.question, "sources": [s.__dict__ for s in sources],
                              "trace": ctx.trace})  # fmt: skip
             else:
+                for step in ctx.trace:
+                    if "translation" in step:
+                        print(f"(also searched as: {step['translation']})", file=sys.stderr)
                 _print_sources(sources)
             return 0
         events = engine.stream(
@@ -264,6 +271,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(
         f"ingest: {ing['chunks_written']} chunks in {ing['seconds']} s ({ing['chunks_per_s']} chunks/s)"
     )
+    if tr := result["translation"]:
+        print(f"translation: {tr['questions']} of {result['queries']} questions, "
+              f"p50 {tr['p50_ms']} ms  p95 {tr['p95_ms']} ms (the searches below reuse them)")  # fmt: skip
     for method, lat in result["retrieval"].items():
         print(
             f"{method:7} p50 {lat['p50_ms']} ms  p95 {lat['p95_ms']} ms  ({result['queries']} queries)"
@@ -327,7 +337,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from rag.evaluation import format_report, run_eval
 
-    settings = _settings(args, model=args.model, retrieval=args.retrieval, fusion=args.fusion)
+    settings = _settings(
+        args, model=args.model, retrieval=args.retrieval, fusion=args.fusion,
+        translate_queries=args.translate,
+    )  # fmt: skip
     report = run_eval(
         Path(args.dataset), settings, retrieve_only=args.retrieve_only, limit=args.limit,
         k=args.k, mode=args.mode, strategy=args.graph_strategy, progress=not args.json,

@@ -20,7 +20,14 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from rag.choices import BACKENDS, FUSIONS, GRAPH_MODES, PARSERS, RETRIEVAL_METHODS
+from rag.choices import (
+    BACKENDS,
+    FUSIONS,
+    GRAPH_MODES,
+    PARSERS,
+    RETRIEVAL_METHODS,
+    TRANSLATE_QUERIES,
+)
 from rag.modes.registry import DEFAULT_GRAPH_STRATEGY, GRAPH_STRATEGIES, MODE_NAMES
 
 EPILOG = """environment: RAG_STORE (store directory), RAG_HOME (cache root), RAG_MODELS_DIR,
@@ -28,6 +35,12 @@ RAG_MODEL (generator: registry key or .gguf path), RAG_GENERATOR=openai with
 RAG_OPENAI_BASE_URL / RAG_OPENAI_MODEL / RAG_OPENAI_API_KEY, RAG_THREADS; every other setting
 as RAG_<SETTING> (RAG_TOP_K, RAG_GRAPH, RAG_RETRIEVAL, RAG_BM25_WEIGHT, …; see README).
 exit codes: 0 done, 1 the operation failed, 2 bad usage or a bad setting."""
+
+
+TRANSLATE_HELP = (
+    "auto (default): also search the question in translation when the store holds the other "
+    "language (Chinese or English); off: never"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"with --mode graph (default {DEFAULT_GRAPH_STRATEGY})")  # fmt: skip
     ask.add_argument("--k", type=int, help="passages to retrieve (default 5)")
     ask.add_argument("--retrieval", choices=RETRIEVAL_METHODS, help="default: hybrid")
+    ask.add_argument("--translate", choices=TRANSLATE_QUERIES, help=TRANSLATE_HELP)
     ask.add_argument("--retrieve-only", action="store_true", help="show passages, no generation")
     ask.add_argument("--json", action="store_true", help="print one JSON object (schema: README)")
     ask.add_argument("--model", help="generator: registry key or path to a .gguf file")
@@ -125,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--graph-strategy", choices=GRAPH_STRATEGIES)
     ev.add_argument("--retrieval", choices=RETRIEVAL_METHODS, help="default: hybrid")
     ev.add_argument("--fusion", choices=FUSIONS, help="how hybrid fuses (default score)")
+    ev.add_argument("--translate", choices=TRANSLATE_QUERIES, help=TRANSLATE_HELP)
     ev.add_argument("--retrieve-only", action="store_true", help="skip generation (no EM/F1)")
     ev.add_argument("--limit", type=int, help="only the first N questions")
     ev.add_argument("--predictions", metavar="FILE",

@@ -87,7 +87,15 @@ class Services(Protocol):
         k: int | None = None,
         method: RetrievalMethod | None = None,
         filters: SearchFilter | None = None,
-    ) -> list[ChunkHit]: ...
+        translate: bool = True,
+    ) -> list[ChunkHit]:
+        """The top k chunks; also searched in translation (`translation`) unless `translate` is
+        False (KAG's step queries: one model call each would cost more than it finds)."""
+        ...
+
+    def translation(self, question: str) -> str | None:
+        """The question in the store's other language, when it is searched in it too."""
+        ...
 
     def passing(self, chunk_ids: Iterable[str], flt: SearchFilter | None) -> set[str]:
         """Those of `chunk_ids` that exist and pass the filter."""

@@ -87,7 +87,7 @@ def _retrieve(
     """
     index = services.graph_index()
     named = [m for m in index.match_entities(question, None) if m.how == "name"]
-    ranked = services.retrieve(question, k=STEP_K_POOL, filters=flt)
+    ranked = services.retrieve(question, k=STEP_K_POOL, filters=flt, translate=False)
     if not named:
         return ranked[:STEP_K], "chunks"
     about = {cid for m in named for cid in m.entity.chunk_ids}
@@ -113,7 +113,7 @@ def _run(
         kg = services.graph_index().kg
         entity = kg.find(name)
         if entity is None:
-            hits = services.retrieve(f"{name}", k=STEP_K, filters=flt)
+            hits = services.retrieve(f"{name}", k=STEP_K, filters=flt, translate=False)
             return (
                 _short_answer(services, step.question or f"What is related to {name}?", hits),
                 hits,
@@ -190,7 +190,9 @@ def ircot(services: Services, question: str, flt: SearchFilter | None, reason: s
     thoughts: list[str] = []
     query = question
     for round_ in range(1, IRCOT_ROUNDS + 1):
-        for h in services.retrieve(query, k=STEP_K, filters=flt):
+        # the question itself is searched in translation too (cached); a model-written
+        # follow-up query is not: one more model call a round would not pay
+        for h in services.retrieve(query, k=STEP_K, filters=flt, translate=round_ == 1):
             evidence.setdefault(h.chunk.id, h)
         passages = "\n".join(h.chunk.text for h in evidence.values())
         messages: list[Message] = [

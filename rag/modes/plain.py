@@ -9,4 +9,7 @@ def context(services: Services, query: Query) -> Context:
     hits = services.retrieve(
         query.question, k=query.k or services.top_k, method=query.method, filters=query.filters
     )
-    return Context(hits, trace=[{"step": "retrieve", "method": query.method}])
+    step: dict[str, object] = {"step": "retrieve", "method": query.method}
+    if translation := services.translation(query.question):  # cached: no second model call
+        step["translation"] = translation
+    return Context(hits, trace=[step])

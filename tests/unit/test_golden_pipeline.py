@@ -68,7 +68,10 @@ CASES: list[tuple[str, str, dict[str, Any], list[str]]] = [
 
 def _engine(store: Path, gen: ScriptedGenerator, env: dict[str, str] | None = None) -> Engine:
     settings = Settings.from_env(
-        {"HOME": str(store.parent), **(env or {})}, store_dir=store, embedder="hashing"
+        {"HOME": str(store.parent), **(env or {})},
+        store_dir=store,
+        embedder="hashing",
+        translate_queries="off",  # a scripted reply is no translation (test_crosslingual.py)
     )
     return Engine(settings, embedder=HashingEmbedder(), generator=gen)
 

@@ -37,7 +37,9 @@ T = TypeVar("T")
 
 
 def _engine(store: Path, gen: ScriptedGenerator | None = None) -> Engine:
-    settings = Settings.from_env({"HOME": str(store.parent)}, store_dir=store, embedder="hashing")
+    settings = Settings.from_env(
+        {"HOME": str(store.parent)}, store_dir=store, embedder="hashing", translate_queries="off"
+    )
     return Engine(settings, embedder=HashingEmbedder(), generator=gen or ScriptedGenerator(ANSWER))
 
 

@@ -50,7 +50,7 @@ def env(tmp: Path, **extra: str) -> dict[str, str]:
     """A clean environment: no RAG_* of the developer's, HOME (and so every cache) in tmp."""
     return {
         "PATH": os.environ.get("PATH", ""), "HOME": str(tmp / "home"), "PYTHONPATH": str(ROOT),
-        "LANG": "C.UTF-8", "RAG_EMBEDDER": "hashing", **extra,
+        "LANG": "C.UTF-8", "RAG_EMBEDDER": "hashing", "RAG_TRANSLATE_QUERIES": "off", **extra,
     }  # fmt: skip
 
 

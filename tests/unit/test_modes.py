@@ -28,7 +28,10 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> Path
 
 
 def _engine(store: Path, gen: ScriptedGenerator) -> Engine:
-    settings = Settings.from_env({"HOME": str(store.parent)}, store_dir=store, embedder="hashing")
+    # translation off: the scripts here are the modes' own calls (test_crosslingual.py)
+    settings = Settings.from_env(
+        {"HOME": str(store.parent)}, store_dir=store, embedder="hashing", translate_queries="off"
+    )
     return Engine(settings, embedder=HashingEmbedder(), generator=gen)
 
 
