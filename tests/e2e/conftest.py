@@ -170,7 +170,9 @@ def serve_live(tmp: Path, api_key: str | None = None) -> Iterator[LiveServer]:
     log = tmp / "serve.log"
     with fake_openai(E2E_ANSWER, token_delay_s=0.04) as (llm_url, llm):
         env = {**os.environ, "HOME": str(tmp / "home"), "RAG_MODELS_DIR": str(models),
-               "RAG_OPENAI_BASE_URL": llm_url, "RAG_OPENAI_MODEL": "scripted"}  # fmt: skip
+               "RAG_OPENAI_BASE_URL": llm_url, "RAG_OPENAI_MODEL": "scripted",
+               # the scripted endpoint answers; it is no translator (rag/crosslingual.py)
+               "RAG_TRANSLATE_QUERIES": "off"}  # fmt: skip
         env.pop("RAG_STORE", None)
         env.pop("RAG_API_KEY", None)
         if api_key:
