@@ -17,7 +17,6 @@ from typing import Literal
 from ingest.ports import ChunkStore
 
 Language = Literal["zh", "en"]  # "en": any language written in Latin letters
-LANGUAGES: tuple[Language, ...] = ("zh", "en")
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 _WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")

@@ -39,9 +39,6 @@ _PROMPTS: dict[Language, str] = {
 
 
 class Translator(Protocol):
-    @property
-    def name(self) -> str: ...
-
     def translate(self, text: str, target: Language) -> str | None:
         """`text` in `target`'s language, or None when no usable translation came back."""
         ...
@@ -75,10 +72,6 @@ class GeneratorTranslator:
         self._size = cache_size
         self._lock = threading.Lock()
         self._broken: str | None = None
-
-    @property
-    def name(self) -> str:
-        return "generator"
 
     def translate(self, text: str, target: Language) -> str | None:
         key = (text, target)
@@ -116,16 +109,15 @@ class GlossaryTranslator:
         self._terms = sorted(glossary.items(), key=lambda kv: -len(kv[0]))
         self.calls: list[tuple[str, Language]] = []
 
-    @property
-    def name(self) -> str:
-        return "glossary"
-
     def translate(self, text: str, target: Language) -> str | None:
         self.calls.append((text, target))
         out = text
         for source, target_text in self._terms:
             out = out.replace(source, f" {target_text} ")
         return usable(text, re.sub(r"\s+", " ", out), target)
+
+
+CALIBRATION_SKIP = 5  # candidates past which a version's median cosine is taken
 
 
 def by_language(
@@ -164,9 +156,6 @@ def by_language(
             if not ours(c):
                 scores[c] = max(s, scores.get(c, s))
     return sorted(scores.items(), key=lambda kv: -kv[1])  # stable: the original's order first
-
-
-CALIBRATION_SKIP = 5  # candidates past which a version's median cosine is taken
 
 
 def _relative_to_median(part: list[Scored]) -> list[Scored]:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 METHODS = RETRIEVAL_METHODS
 # candidates fetched beyond k, so that boilerplate ranked in the top k can give way to passages
 BOILERPLATE_MARGIN = 20
+Rankings = list[list[Scored]]  # the question's ranking, then its translation's when there is one
 
 
 class Retriever(Protocol):
@@ -44,18 +45,16 @@ class DenseRetriever:
         held while embedding)."""
         return [self.embedder.embed_query(q) for q in (query, translation) if q]
 
-    def ranked(
-        self, query: str, vecs: list[np.ndarray], n: int, flt: SearchFilter | None
-    ) -> list[Scored]:
-        rankings = [self.store.dense.search(v, n, flt) for v in vecs]
-        return _across(self.store, query, rankings, "dense")
+    def rankings(self, vecs: list[np.ndarray], n: int, flt: SearchFilter | None) -> Rankings:
+        return [self.store.dense.search(v, n, flt) for v in vecs]
 
     def retrieve(
         self, query: str, k: int, flt: SearchFilter | None = None, translation: str | None = None
     ) -> list[ChunkHit]:
         vecs = self.vectors(query, translation)
         with self.store.reading():
-            ranked = self.ranked(query, vecs, k + BOILERPLATE_MARGIN, flt)
+            rankings = self.rankings(vecs, k + BOILERPLATE_MARGIN, flt)
+            (ranked,) = _across(self.store, query, [("dense", rankings)])
             return content_first(self.store.chunks.hits(ranked), k)
 
 
@@ -65,17 +64,17 @@ class KeywordRetriever:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def ranked(
-        self, query: str, k: int, flt: SearchFilter | None, translation: str | None = None
-    ) -> list[Scored]:
-        rankings = [self.store.keywords.search(q, k, flt) for q in (query, translation) if q]
-        return _across(self.store, query, rankings, "keyword")
+    def rankings(
+        self, query: str, translation: str | None, k: int, flt: SearchFilter | None
+    ) -> Rankings:
+        return [self.store.keywords.search(q, k, flt) for q in (query, translation) if q]
 
     def retrieve(
         self, query: str, k: int, flt: SearchFilter | None = None, translation: str | None = None
     ) -> list[ChunkHit]:
         with self.store.reading():
-            ranked = self.ranked(query, k + BOILERPLATE_MARGIN, flt, translation)
+            rankings = self.rankings(query, translation, k + BOILERPLATE_MARGIN, flt)
+            (ranked,) = _across(self.store, query, [("keyword", rankings)])
             return content_first(self.store.chunks.hits(ranked), k)
 
 
@@ -108,8 +107,10 @@ class HybridRetriever:
         store = self.dense.store
         vecs = self.dense.vectors(query, translation)
         with store.reading():  # both rankings and the hits from one generation
-            dense = self.dense.ranked(query, vecs, n, flt)
-            keyword = self.keyword.ranked(query, n, flt, translation)
+            dense, keyword = _across(store, query, [
+                ("dense", self.dense.rankings(vecs, n, flt)),
+                ("keyword", self.keyword.rankings(query, translation, n, flt)),
+            ])  # fmt: skip
             if self.fusion == "rrf":
                 fused = reciprocal_rank_fusion([dense, keyword])
             else:
@@ -119,17 +120,18 @@ class HybridRetriever:
 
 
 def _across(
-    store: Store, query: str, rankings: list[list[Scored]], kind: Literal["dense", "keyword"]
-) -> list[Scored]:
-    """The one ranking, or the question's and its translation's merged by chunk language."""
-    if len(rankings) == 1:
-        return rankings[0]
-    original, translated = rankings
-    ids = [(c, 0.0) for c in dict.fromkeys(c for c, _ in [*original, *translated])]
+    store: Store, query: str, groups: list[tuple[Literal["dense", "keyword"], Rankings]]
+) -> list[list[Scored]]:
+    """Each group's one ranking, or its question's and translation's merged by chunk language
+    (`by_language`); the candidates' languages are looked up once for all groups."""
+    if all(len(rankings) == 1 for _, rankings in groups):
+        return [rankings[0] for _, rankings in groups]
+    ids = dict.fromkeys(c for _, rankings in groups for r in rankings for c, _ in r)
     language: dict[str, Language] = {
-        h.chunk.id: language_of(h.chunk.text) for h in store.chunks.hits(ids)
+        h.chunk.id: language_of(h.chunk.text) for h in store.chunks.hits([(c, 0.0) for c in ids])
     }
-    return by_language(original, translated, language, language_of(query), kind)
+    q_lang = language_of(query)
+    return [by_language(r[0], r[1], language, q_lang, kind) for kind, r in groups]
 
 
 def content_first(hits: list[ChunkHit], k: int) -> list[ChunkHit]:
