@@ -9,9 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+from ingest.embedding import Embedder
+from rag.answer_guard import Guard
+from rag.compression import compress
 from rag.generation.base import Generator, Message
 from rag.modes.base import Context
 from rag.prompting import UNKNOWN, build_messages, detect_language, parse_citations
+from rag.support import check
 from rag.types import Answer, AnswerEvent, Done, Retrieved, Source, Token
 
 
@@ -26,6 +30,8 @@ def stream_answer(
     brief: bool = False,
     started: float | None = None,
     history: Sequence[Message] = (),
+    embedder: Embedder | None = None,
+    compress_to: int = 0,
 ) -> Iterator[AnswerEvent]:
     """Yield Retrieved(sources in the prompt), Token…, then Done(answer).
 
@@ -42,19 +48,61 @@ def stream_answer(
         yield Done(Answer(question, UNKNOWN[lang], mode, lang, [], [], timings, ctx.trace))
         return
     gen = generator()
-    messages, used = build_messages(question, sources, gen, max_tokens, brief, ctx.notes, history)
+    trace = list(ctx.trace)
+    shown = sources
+    if embedder is not None and compress_to > 0:
+        shown = compress(question, sources, embedder, gen.count_tokens, compress_to)
+    t_compressed = time.perf_counter()
+    messages, in_prompt = build_messages(
+        question, shown, gen, max_tokens, brief, ctx.notes, history
+    )
+    used = [sources[s.n - 1] for s in in_prompt]  # the whole passages, as retrieved
+    timings["compression_s"] = t_compressed - t_retrieved
+    prompt_tokens = sum(gen.count_tokens(m["content"]) for m in messages)
     yield Retrieved(used)
-    parts: list[str] = []
     first: float | None = None
-    for piece in gen.stream(messages, max_tokens=max_tokens, temperature=temperature):
-        if first is None:
-            first = time.perf_counter()
-        parts.append(piece)
-        yield Token(piece)
+    guard = Guard(brief)  # the attempt that gave the answer
+    attempts = [messages]
+    for attempt, msgs in enumerate(attempts):
+        guard = Guard(brief)
+        stream = gen.stream(msgs, max_tokens=max_tokens, temperature=temperature)
+        try:
+            for piece in stream:
+                shown_now = guard.feed(piece)
+                if shown_now:
+                    first = first or time.perf_counter()
+                    yield Token(shown_now)
+                if guard.stopped:
+                    break
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        if guard.stopped:
+            trace.append({"step": "repetition", "cut_at": len(guard.text)})
+        if not guard.bare:
+            break
+        if attempt == 0:
+            # only citation markers: ask again for the short answer, over the best passage alone
+            trace.append({"step": "retry", "reason": "answer was only citation markers"})
+            attempts.append(build_messages(question, shown[:1], gen, max_tokens, brief=True)[0])
+    if guard.bare:
+        guard.text = UNKNOWN[lang]
+        first = first or time.perf_counter()
+        yield Token(guard.text)
+    else:
+        tail = guard.finish()
+        if tail:
+            yield Token(tail)
     end = time.perf_counter()
-    text = "".join(parts).strip()
+    text = guard.text.strip()
     timings.update(
         first_token_s=(first or end) - t0, generation_s=end - t_retrieved, total_s=end - t0
     )
     cited = parse_citations(text, {s.n for s in used})
-    yield Done(Answer(question, text, mode, lang, used, cited, timings, ctx.trace))
+    checks, support = check(question, text, used, embedder)
+    timings["check_s"] = time.perf_counter() - end
+    sentences = [c.to_dict() for c in checks]
+    answer = Answer(question, text, mode, lang, used, cited, timings, trace, prompt_tokens,
+                    sentences, support)  # fmt: skip
+    yield Done(answer)

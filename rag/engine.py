@@ -578,6 +578,7 @@ class Engine:
         yield from stream_answer(
             q.question, q.mode, ctx, lambda: self.generator, max_tokens=s.max_answer_tokens,
             temperature=s.temperature, brief=brief, started=t0, history=history,
+            embedder=self.services.embedder, compress_to=s.context_budget,
         )  # fmt: skip
 
     def ask(

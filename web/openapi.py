@@ -157,6 +157,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "cited": array(INT, description="the `n` of each source the answer cites"),
         "timings": {**ANY_OBJECT, "additionalProperties": NUM, "description": "seconds"},
         "trace": TRACE,
+        "prompt_tokens": {**INT, "description": "the prompt's size in the generator's tokens"},
+        "sentences": array(ref("SentenceCheck"), description="each sentence checked against "
+                           "the passages (empty for a refusal)"),
+        "support": {**nullable("number"), "description": "the share of sentences supported; "
+                    "null when there was nothing to check"},
+    }),
+    "SentenceCheck": obj({
+        "text": STR,
+        "citations": array(INT, description="the passages the sentence cites, as written"),
+        "supported": {**BOOL, "description": "a passage it cites supports it"},
+        "score": {**NUM, "description": "the best support among the cited passages, 0…1"},
+        "best": {**nullable("integer"), "description": "the passage that supports it best"},
+        "corrected": {**nullable("array"), "items": INT,
+                      "description": "the citation it should have, when it differs"},
     }),
     "FileJob": obj({
         "name": {**STR, "description": "the relative path it was uploaded as"},

@@ -94,6 +94,24 @@ def _print_sources(sources: list[Source], cited: list[int] | None = None) -> Non
         print(f"     {_snippet(s.text)}")
 
 
+def _print_check(sentences: list[dict[str, Any]], support: float | None) -> None:
+    """The sentence check (rag.support), when a sentence is not supported by what it cites."""
+    if support is None or support == 1.0:
+        return
+    ok = sum(1 for c in sentences if c["supported"])
+    print(f"\nChecked against the sources: {ok} of {len(sentences)} sentences supported")
+    for c in sentences:
+        if c["supported"]:
+            continue
+        text = _snippet(c["text"], 100)
+        if c["corrected"]:
+            cites = "".join(f"[{n}]" for n in c["citations"]) or "nothing"
+            fix = "".join(f"[{n}]" for n in c["corrected"])
+            print(f"  ~ {text}  (cites {cites}; supported by {fix})")
+        else:
+            print(f"  ✗ {text}  (no passage supports it)")
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     engine = Engine(
         _settings(
@@ -131,6 +149,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                     if not ev.answer.sources:
                         print(ev.answer.answer, end="")
                     print()
+                    _print_check(ev.answer.sentences, ev.answer.support)
                     _print_sources(ev.answer.sources, ev.answer.cited)
     return 0
 

@@ -69,6 +69,15 @@ class Citation(BaseModel):
     location: str
 
 
+class SentenceSupport(BaseModel):
+    text: str
+    citations: list[int] = Field(description="the sources the sentence cites, as written")
+    supported: bool = Field(description="a source it cites supports it")
+    score: float = Field(description="the best support among the cited sources, 0…1")
+    best: int | None = Field(description="the source that supports it best, if any does")
+    corrected: list[int] | None = Field(description="the citation it should have, if different")
+
+
 class AskResult(BaseModel):
     question: str
     answer: str
@@ -77,6 +86,10 @@ class AskResult(BaseModel):
     citations: list[Citation] = Field(description="the sources the answer cites, by [n]")
     sources: list[Passage] = Field(description="every passage the model was given")
     timings: dict[str, float]
+    sentences: list[SentenceSupport] = Field(
+        description="each answer sentence checked against the sources (empty for a refusal)"
+    )
+    support: float | None = Field(description="the share of sentences supported")
 
 
 def passage(n: int, hit: ChunkHit) -> Passage:
@@ -104,6 +117,7 @@ def ask_result(answer: Answer, hits: list[ChunkHit]) -> AskResult:
     return AskResult(
         question=answer.question, answer=answer.answer, mode=answer.mode,
         language=answer.language, citations=cited, sources=sources, timings=answer.timings,
+        sentences=[SentenceSupport(**c) for c in answer.sentences], support=answer.support,
     )  # fmt: skip
 
 

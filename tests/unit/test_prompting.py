@@ -106,7 +106,7 @@ def test_passage_that_does_not_fit_is_cut_at_a_line_break() -> None:
     rows = PEFT_TABLE.split("\n")
     sources = _sources([("Fine-Tuning Large Language Models", PEFT_TABLE), *PASSAGES])
     # room for the system rule and the fence, and for part of the table but not all of it
-    gen = ScriptedGenerator(context_tokens=300)
+    gen = ScriptedGenerator(context_tokens=340)
     messages, used = build_messages(QUESTION_EN, sources, gen, max_answer_tokens=50)
     user = messages[1]["content"]
     assert used == sources[:1]
@@ -115,7 +115,7 @@ def test_passage_that_does_not_fit_is_cut_at_a_line_break() -> None:
     kept = [row for row in rows if row in user]
     assert kept == rows[: len(kept)]
     assert len(kept) >= 2
-    assert _total_tokens(gen, messages) <= 300 - 50
+    assert _total_tokens(gen, messages) <= 340 - 50
 
 
 def test_system_prompt_follows_the_question_language() -> None:

@@ -1,0 +1,151 @@
+"""Checked citations: every sentence of an answer against the passages it was given.
+
+The model writes citation numbers as it likes, and the 1.5B default cites a wrong passage
+often (4 of 12 demo answers). After generation each answer sentence is scored against every
+passage in the prompt:
+
+- **lexical**: the share of the sentence's words that the passage contains, counting only the
+  words the question did not already bring (a sentence that restates the question and adds a
+  wrong number should not pass on the restated words);
+- **semantic**: the cosine between the sentence and the passage's nearest sentence, mapped to
+  0…1 across a band (`SAME_BAND` within a language, `CROSS_BAND` across: multilingual e5
+  cosines crowd together, and run lower between Chinese and English).
+
+A sentence in its passage's language scores `LEXICAL_WEIGHT` × lexical + the rest × semantic;
+one in the other language scores by the semantic band, or by its lexical share where that
+alone passes (English names and numbers inside Chinese text). A score of `SUPPORTED` or more
+supports. A sentence is **supported** when some passage supports it; when the passages it
+cites do not (or it cites none), `corrected` names the one that does, so a wrong or missing
+citation is fixed, not only flagged; a sentence no passage supports is flagged. A refusal
+("I don't know") has nothing to check. The answer's `support` is the share of its checked
+sentences that are supported. The bands and weights were set on the 14 demo answers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ingest.embedding import Embedder
+from ingest.keywords import word_tokens
+from ingest.language import language_of
+from ingest.sentences import split_sentences
+from rag.prompting import CITATION, parse_citations
+from rag.types import Source
+
+SUPPORTED = 0.5
+LEXICAL_WEIGHT = 0.7
+# e5 cosines crowd together, higher within a language than across: the band each maps to 0…1
+SAME_BAND, CROSS_BAND = (0.85, 0.95), (0.80, 0.88)
+_LEADING = re.compile(rf"(?:\s*(?:{CITATION.pattern}))+[\s.。]*")
+_REFUSAL = re.compile(r"^\W*(i don'?t know|i do not know|我不知道|不知道)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    text: str
+    citations: list[int]  # as the model wrote them
+    supported: bool
+    score: float  # the cited passages' best support, or the corrected one's
+    best: int | None  # the passage that supports it best, if any does
+    corrected: list[int] | None  # the citation it should have, when it differs
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def is_refusal(answer: str) -> bool:
+    return bool(_REFUSAL.match(answer.strip()))
+
+
+def answer_sentences(answer: str) -> list[str]:
+    """The answer's sentences, a citation written after a sentence's full stop kept with it."""
+    out: list[str] = []
+    for piece in split_sentences(answer):
+        lead = _LEADING.match(piece)
+        if out and lead:  # "… full stop. [1] Next sentence": the [1] is the last sentence's
+            out[-1] = f"{out[-1]} {lead[0].strip()}"
+            piece = piece[lead.end() :]
+        if piece.strip(" .。,，;；"):
+            out.append(piece)
+    return out
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in word_tokens(CITATION.sub(" ", text)) if len(w) > 1 or ord(w) > 127]
+
+
+def _lexical(words: list[str], passage: str) -> float:
+    if not words:
+        return 0.0
+    hay = passage.lower()
+    return sum(w in hay for w in words) / len(words)
+
+
+def check(
+    question: str,
+    answer: str,
+    sources: Sequence[Source],
+    embedder: Embedder | None = None,
+) -> tuple[list[SentenceCheck], float | None]:
+    """Each sentence's support and the answer's (None for a refusal or an empty answer)."""
+    if not answer.strip() or is_refusal(answer) or not sources:
+        return [], None
+    sentences = [s for s in answer_sentences(answer) if _words(s)]
+    if not sentences:
+        return [], None
+    asked = set(_words(question))
+    valid = {s.n for s in sources}
+    lexical = np.zeros((len(sentences), len(sources)))
+    for i, sent in enumerate(sentences):
+        words = _words(sent)
+        novel = [w for w in words if w not in asked] or words
+        for j, src in enumerate(sources):
+            lexical[i, j] = _lexical(novel, src.text)
+    cos = _cosines(sentences, sources, embedder)
+    same = np.array(
+        [[language_of(CITATION.sub(" ", s)) == language_of(src.text) for src in sources]
+         for s in sentences]
+    )  # fmt: skip
+    within = LEXICAL_WEIGHT * lexical + (1 - LEXICAL_WEIGHT) * _band(cos, SAME_BAND)
+    across = np.maximum(_band(cos, CROSS_BAND), np.where(lexical >= SUPPORTED, lexical, 0.0))
+    scores = lexical if embedder is None else np.where(same, within, across)
+    checks = []
+    for i, sent in enumerate(sentences):
+        cited = parse_citations(sent, valid)
+        col = {src.n: j for j, src in enumerate(sources)}
+        score = max((float(scores[i, col[n]]) for n in cited), default=0.0)
+        j_best = int(np.argmax(scores[i]))
+        best = sources[j_best].n if scores[i, j_best] >= SUPPORTED else None
+        corrected = None
+        if score < SUPPORTED and best is not None:  # a wrong or missing citation
+            corrected, score = [best], float(scores[i, j_best])
+        supported = best is not None
+        checks.append(SentenceCheck(sent, cited, supported, round(score, 3), best, corrected))
+    return checks, round(sum(c.supported for c in checks) / len(checks), 3)
+
+
+def _band(cos: np.ndarray, band: tuple[float, float]) -> np.ndarray:
+    low, high = band
+    return np.clip((cos - low) / (high - low), 0.0, 1.0)
+
+
+def _cosines(
+    sentences: list[str], sources: Sequence[Source], embedder: Embedder | None
+) -> np.ndarray:
+    """Each sentence's cosine to each passage's nearest sentence (zeros without an embedder)."""
+    out = np.zeros((len(sentences), len(sources)))
+    if embedder is None:
+        return out
+    units = [split_sentences(s.text) or [s.text] for s in sources]
+    flat = [u for us in units for u in us]
+    vecs = embedder.embed_passages([CITATION.sub(" ", s) for s in sentences] + flat)
+    cos = vecs[: len(sentences)] @ vecs[len(sentences) :].T
+    start = 0
+    for j, us in enumerate(units):
+        out[:, j] = cos[:, start : start + len(us)].max(axis=1)
+        start += len(us)
+    return out

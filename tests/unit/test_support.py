@@ -1,0 +1,79 @@
+"""Checked citations: an invented sentence and a wrong citation are both caught."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ingest.embedding import HashingEmbedder
+from rag.engine import Engine
+from rag.generation.base import Message
+from rag.generation.scripted import ScriptedGenerator
+from rag.settings import Settings
+from rag.support import answer_sentences, check, is_refusal
+from rag.types import Source
+
+_PASSAGE = re.compile(r"^\[(\d+)\] \(.*?\)\n<passage>\n(.*?)\n</passage>", re.S | re.M)
+
+
+def _passages(messages: list[Message]) -> dict[int, str]:
+    return {int(n): text for n, text in _PASSAGE.findall(messages[-1]["content"])}
+
+
+def _wrong_then_invented(messages: list[Message]) -> str:
+    passages = _passages(messages)
+    good = next(n for n, t in passages.items() if "Group Relative Policy Optimization" in t)
+    bad = next(n for n, t in passages.items() if "Group Relative" not in t)
+    return (
+        f"GRPO stands for Group Relative Policy Optimization [{bad}]. "
+        f"It was first proposed by Marie Curie in Warsaw in 1898 [{good}]."
+    )
+
+
+def test_a_wrong_citation_is_corrected_and_an_invented_sentence_flagged(
+    tmp_path: Path, demo_dir: Path
+) -> None:
+    settings = Settings.from_env(
+        {"HOME": str(tmp_path)}, store_dir=tmp_path / "kb", embedder="hashing",
+        translate_queries="off",
+    )  # fmt: skip
+    gen = ScriptedGenerator(_wrong_then_invented)
+    with Engine(settings, embedder=HashingEmbedder(), generator=gen) as engine:
+        engine.ingest(
+            [demo_dir / "alignment_rlhf_dpo_grpo.html", demo_dir / "finetuning_overview.md"]
+        )
+        answer = engine.ask("What does GRPO stand for?")
+    passages = _passages(gen.calls[-1])
+    good = next(n for n, t in passages.items() if "Group Relative Policy Optimization" in t)
+    first, second = answer.sentences
+    assert first["text"].startswith("GRPO stands for") and not first["supported"]
+    assert first["corrected"] == [good] and first["best"] == good
+    assert second["text"].startswith("It was first proposed") and not second["supported"]
+    assert second["best"] is None and second["corrected"] is None
+    assert answer.support == 0.0
+    assert answer.to_dict()["sentences"][0]["citations"] == first["citations"]
+
+
+def _src(n: int, text: str) -> Source:
+    return Source(n, f"c{n}", "d", "doc.md", "doc", "", 1.0, text)
+
+
+def test_a_supported_sentence_passes_and_a_refusal_is_not_checked() -> None:
+    sources = [
+        _src(1, "BitFit trains only the bias terms of the network."),
+        _src(2, "LoRA adds adapters."),
+    ]
+    checks, support = check(
+        "Which parameters does BitFit train?", "BitFit trains only the bias terms. [1]", sources
+    )
+    assert [c.supported for c in checks] == [True] and support == 1.0
+    assert check("Q?", "I don't know: the documents do not say.", sources) == ([], None)
+    assert is_refusal("我不知道。") and not is_refusal("I know that BitFit…")
+
+
+def test_a_citation_after_the_full_stop_stays_with_its_sentence() -> None:
+    assert answer_sentences("Alpha is beta. [1] Gamma is delta [2].") == [
+        "Alpha is beta. [1]",
+        "Gamma is delta [2].",
+    ]
+    assert answer_sentences("资料说 A 是 B。[1]") == ["资料说 A 是 B。 [1]"]
