@@ -8,7 +8,7 @@ the best sentences across all passages are kept, each with the sentence after it
 row's value, a definition's second half), until `budget` tokens of passage text are spent.
 Each passage keeps its best sentence whatever the budget, so no retrieved passage silently
 disappears from the prompt; kept sentences stay in document order and a gap between them
-is marked " … ".
+is marked "…".
 
 The sources' numbers do not change: `[2]` in the answer still names the second retrieved
 passage, whose full text the answer's sources carry.
@@ -25,7 +25,7 @@ from ingest.embedding import Embedder
 from ingest.sentences import split_sentences
 from rag.types import Source
 
-GAP = " … "
+GAP = "…"
 FOLLOW = 1
 """Sentences kept after each chosen one: the answer often sits in the next line."""
 
@@ -81,17 +81,14 @@ def compress(
 
 
 def _join(units: list[str], kept: set[int]) -> str:
-    """The kept sentences in document order, a gap marked where sentences were dropped."""
+    """The kept sentences in document order, "…" where sentences were dropped."""
     out: list[str] = []
     last = -1
     for j in sorted(kept):
-        if out and j != last + 1:
-            out.append(GAP.strip())
+        if j != last + 1:
+            out.append(GAP)
         out.append(units[j])
         last = j
-    text = " ".join(out)
-    return (
-        (GAP.strip() + " " if min(kept) > 0 else "")
-        + text
-        + (" " + GAP.strip() if last < len(units) - 1 else "")
-    )
+    if last < len(units) - 1:
+        out.append(GAP)
+    return " ".join(out)
