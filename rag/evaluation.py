@@ -22,6 +22,7 @@ from rag.engine import Engine
 from rag.metrics import exact_match, f1_score, recall_at, reciprocal_rank
 from rag.modes.registry import check_mode, check_strategy
 from rag.settings import Settings
+from rag.support import is_refusal
 
 RANK_DEPTH = 20  # chunks retrieved to rank passages for recall and MRR
 
@@ -119,6 +120,11 @@ def run_eval(
     }
     retrieval_ms: list[float] = []
     answer_s: list[float] = []
+    first_token_s: list[float] = []
+    prompt_tokens: list[float] = []
+    support: list[float] = []
+    # questions without a reference answer: the answer should be a refusal (issue 19, item 4)
+    refusals = {"unanswerable": 0, "refused": 0, "answerable": 0, "answered": 0}
     end_to_end_s: list[float] = []
     items: list[dict[str, Any]] = []
     mode_name = check_mode(mode)
@@ -144,9 +150,21 @@ def run_eval(
             answer = engine.ask(q["question"], mode=mode_name, k=k, brief=True, context=ctx)
             answer_s.append(time.perf_counter() - t1)
             end_to_end_s.append(time.perf_counter() - t0)
-            scores["em"].append(exact_match(answer.answer, q["answers"]))
-            scores["f1"].append(f1_score(answer.answer, q["answers"]))
-            item.update(prediction=answer.answer, em=scores["em"][-1], f1=scores["f1"][-1])
+            first_token_s.append(answer.timings.get("first_token_s", 0.0) + t1 - t0)
+            prompt_tokens.append(float(answer.prompt_tokens))
+            if answer.support is not None:
+                support.append(answer.support)
+            refused = is_refusal(answer.answer)
+            item.update(prediction=answer.answer, refused=refused, support=answer.support)
+            if q["answers"]:
+                refusals["answerable"] += 1
+                refusals["answered"] += not refused
+                scores["em"].append(exact_match(answer.answer, q["answers"]))
+                scores["f1"].append(f1_score(answer.answer, q["answers"]))
+                item.update(em=scores["em"][-1], f1=scores["f1"][-1])
+            else:
+                refusals["unanswerable"] += 1
+                refusals["refused"] += refused
         items.append(item)
 
     def mean(xs: list[float]) -> float | None:
@@ -166,12 +184,17 @@ def run_eval(
         "generator": None if retrieve_only else engine.generator.name,
         "translated": sum("translation" in i for i in items),  # searched in translation too
         **{m: mean(v) for m, v in scores.items()},
+        "support": mean(support),  # the share of answer sentences their passages support
+        "refusals": refusals if refusals["unanswerable"] else None,
         "timing": {
             "ingest_s": round(report.seconds, 2),
             "ingested_chunks": report.chunks_written,
             "retrieval_ms_p50": pct(retrieval_ms, 0.5),
             "retrieval_ms_p95": pct(retrieval_ms, 0.95),
             "answer_s_p50": pct(answer_s, 0.5),
+            "first_token_s_p50": pct(first_token_s, 0.5),
+            "first_token_s_p95": pct(first_token_s, 0.95),
+            "prompt_tokens_p50": pct(prompt_tokens, 0.5),
             "end_to_end_s_p50": pct(end_to_end_s, 0.5),
         },
         "store": str(engine.settings.store_dir),
@@ -185,6 +208,13 @@ def format_report(r: dict[str, Any]) -> str:
     for m in ("recall@2", "recall@5", "hit@1", "mrr", "em", "f1"):
         if r[m] is not None:
             lines.append(f"  {m:9} {r[m]:.4f}")
+    if r.get("support") is not None:
+        lines.append(f"  support   {r['support']:.4f} (share of answer sentences supported)")
+    if rf := r.get("refusals"):
+        lines.append(
+            f"  refused {rf['refused']} of {rf['unanswerable']} unanswerable questions; "
+            f"answered {rf['answered']} of {rf['answerable']} answerable ones"
+        )
     if r.get("translated"):
         lines.append(
             f"  {r['translated']} of {r['questions']} questions also searched in translation"
@@ -194,7 +224,9 @@ def format_report(r: dict[str, Any]) -> str:
         f"  ingest {t['ingest_s']}s ({t['ingested_chunks']} new chunks); retrieval p50 "
         f"{t['retrieval_ms_p50']} ms, p95 {t['retrieval_ms_p95']} ms"
         + (
-            f"; answer p50 {t['answer_s_p50']} s, end to end p50 {t['end_to_end_s_p50']} s"
+            f"; first token p50 {t['first_token_s_p50']} s (p95 {t['first_token_s_p95']} s, "
+            f"prompt p50 {t['prompt_tokens_p50']:.0f} tokens); answer p50 {t['answer_s_p50']} s, "
+            f"end to end p50 {t['end_to_end_s_p50']} s"
             if t["answer_s_p50"] is not None
             else ""
         )
