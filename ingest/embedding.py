@@ -35,6 +35,22 @@ class Embedder(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
+ANSWER_TIME_BATCH = 8
+"""Texts per call when embedding at answer time (rag.support, rag.compression): below e5's
+bulk threshold, so an answer never loads the bulk (torch) runtime, 1 GB of memory more."""
+
+
+def embed_small_batches(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """`embed_passages` of `texts`, a few at a time (see ANSWER_TIME_BATCH)."""
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    parts = [
+        embedder.embed_passages(texts[i : i + ANSWER_TIME_BATCH])
+        for i in range(0, len(texts), ANSWER_TIME_BATCH)
+    ]
+    return np.vstack(parts)
+
+
 def normalise_rows(m: np.ndarray) -> np.ndarray:
     m = np.asarray(m, dtype=np.float32)
     norms = np.linalg.norm(m, axis=-1, keepdims=True)

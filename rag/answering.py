@@ -7,7 +7,9 @@ the same events, and separate from the modes, which only decide what goes into t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+import numpy as np
 
 from ingest.embedding import Embedder
 from rag.answer_guard import Guard
@@ -32,6 +34,7 @@ def stream_answer(
     history: Sequence[Message] = (),
     embedder: Embedder | None = None,
     compress_to: int = 0,
+    vectors: Callable[[list[str]], Mapping[str, np.ndarray]] | None = None,
 ) -> Iterator[AnswerEvent]:
     """Yield Retrieved(sources in the prompt), Token…, then Done(answer).
 
@@ -100,7 +103,9 @@ def stream_answer(
         first_token_s=(first or end) - t0, generation_s=end - t_retrieved, total_s=end - t0
     )
     cited = parse_citations(text, {s.n for s in used})
-    checks, support = check(question, text, used, embedder)
+    stored = vectors([ctx.hits[s.n - 1].chunk.text_hash for s in used]) if vectors else {}
+    passage_vecs = [stored.get(ctx.hits[s.n - 1].chunk.text_hash) for s in used]
+    checks, support = check(question, text, used, embedder, passage_vecs)
     timings["check_s"] = time.perf_counter() - end
     sentences = [c.to_dict() for c in checks]
     answer = Answer(question, text, mode, lang, used, cited, timings, trace, prompt_tokens,

@@ -10,6 +10,9 @@ Each passage keeps its best sentence whatever the budget, so no retrieved passag
 disappears from the prompt; kept sentences stay in document order and a gap between them
 is marked "…".
 
+Scoring every sentence of five passages is a bulk embedding: with e5 it loads the torch
+runtime (about 1 GB more memory), which is one more reason the budget is off by default.
+
 The sources' numbers do not change: `[2]` in the answer still names the second retrieved
 passage, whose full text the answer's sources carry.
 """

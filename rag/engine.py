@@ -57,6 +57,8 @@ from rag.settings import Settings
 from rag.types import Answer, AnswerEvent, Done
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from graph.knowledge_graph import KnowledgeGraph
     from graph.search import GraphIndex
     from ingest.cluster.store import ClusterTarget
@@ -579,7 +581,14 @@ class Engine:
             q.question, q.mode, ctx, lambda: self.generator, max_tokens=s.max_answer_tokens,
             temperature=s.temperature, brief=brief, started=t0, history=history,
             embedder=self.services.embedder, compress_to=s.context_budget,
+            vectors=self._stored_vectors,
         )  # fmt: skip
+
+    def _stored_vectors(self, text_hashes: list[str]) -> dict[str, np.ndarray]:
+        """The passages' stored embeddings, for the answer's sentence check."""
+        store = self.store
+        with store.reading():
+            return store.chunks.vectors(text_hashes)
 
     def ask(
         self,
