@@ -44,6 +44,12 @@ LEXICAL_WEIGHT = 0.7
 # e5 cosines of a sentence to a passage's vector crowd into 0.8–0.95: this band maps to 0…1
 SAME_BAND = (0.85, 0.95)
 _LEADING = re.compile(rf"(?:\s*(?:{CITATION.pattern}))+[\s.。]*")
+# the words of a sentence that only points at a passage ("This option is mentioned in [1].")
+_META_WORDS = frozenset(
+    "this that these it option metric approach method information answer fact mentioned "
+    "stated supported described shown found explained given listed according passage "
+    "passages context source sources 资料 文中 参见 提到 见".split()
+)
 _REFUSAL = re.compile(r"^\W*(i don'?t know|i do not know|我不知道|不知道)", re.IGNORECASE)
 
 
@@ -72,7 +78,11 @@ def answer_sentences(answer: str) -> list[str]:
         if out and lead:  # "… full stop. [1] Next sentence": the [1] is the last sentence's
             out[-1] = f"{out[-1]} {lead[0].strip()}"
             piece = piece[lead.end() :]
-        if piece.strip(" .。,，;；"):
+        if out and CITATION.search(piece) and set(_words(piece)) <= _META_WORDS:
+            # "This is mentioned in [1].": no claim of its own, a citation for the last one
+            cites = " ".join(m[0] for m in CITATION.finditer(piece))
+            out[-1] = f"{out[-1]} {cites}".strip()
+        elif piece.strip(" .。,，;；"):
             out.append(piece)
     return out
 

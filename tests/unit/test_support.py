@@ -78,3 +78,10 @@ def test_a_citation_after_the_full_stop_stays_with_its_sentence() -> None:
         "Gamma is delta [2].",
     ]
     assert answer_sentences("资料说 A 是 B。[1]") == ["资料说 A 是 B。 [1]"]
+    # a sentence that only points at a passage is a citation for the sentence before it
+    assert answer_sentences("BitFit trains the biases. This is supported by passage [2].") == [
+        "BitFit trains the biases. [2]"
+    ]
+    assert answer_sentences("BitFit trains the biases. This is mentioned in [1].") == [
+        "BitFit trains the biases. [1]"
+    ]
