@@ -46,9 +46,39 @@ SAME_BAND = (0.85, 0.95)
 _LEADING = re.compile(rf"(?:\s*(?:{CITATION.pattern}))+[\s.。]*")
 # the words of a sentence that only points at a passage ("This option is mentioned in [1].")
 _META_WORDS = frozenset(
-    "this that these it option metric approach method information answer fact mentioned "
-    "stated supported described shown found explained given listed according passage "
-    "passages context source sources 资料 文中 参见 提到 见".split()
+    [
+        "this",
+        "that",
+        "these",
+        "it",
+        "option",
+        "metric",
+        "approach",
+        "method",
+        "information",
+        "answer",
+        "fact",
+        "mentioned",
+        "stated",
+        "supported",
+        "described",
+        "shown",
+        "found",
+        "explained",
+        "given",
+        "listed",
+        "according",
+        "passage",
+        "passages",
+        "context",
+        "source",
+        "sources",
+        "资料",
+        "文中",
+        "参见",
+        "提到",
+        "见",
+    ]
 )
 _REFUSAL = re.compile(r"^\W*(i don'?t know|i do not know|我不知道|不知道)", re.IGNORECASE)
 
