@@ -17,7 +17,7 @@ from rag.compression import compress
 from rag.generation.base import Generator, Message
 from rag.modes.base import Context
 from rag.prompting import UNKNOWN, build_messages, detect_language, parse_citations
-from rag.support import check
+from rag.support import check, unsupported
 from rag.types import Answer, AnswerEvent, Done, Retrieved, Source, Token
 
 
@@ -102,10 +102,16 @@ def stream_answer(
     timings.update(
         first_token_s=(first or end) - t0, generation_s=end - t_retrieved, total_s=end - t0
     )
-    cited = parse_citations(text, {s.n for s in used})
     stored = vectors([ctx.hits[s.n - 1].chunk.text_hash for s in used]) if vectors else {}
     passage_vecs = [stored.get(ctx.hits[s.n - 1].chunk.text_hash) for s in used]
     checks, support = check(question, text, used, embedder, passage_vecs)
+    if unsupported(checks, used):
+        # every sentence is unsupported by the passages: most often a guess at a question the
+        # documents do not answer (docs/benchmarks.md); the guess stays in the trace
+        trace.append({"step": "withheld", "reason": "no passage supports the answer",
+                      "answer": text})  # fmt: skip
+        text = UNKNOWN[lang]
+    cited = parse_citations(text, {s.n for s in used})
     timings["check_s"] = time.perf_counter() - end
     sentences = [c.to_dict() for c in checks]
     answer = Answer(question, text, mode, lang, used, cited, timings, trace, prompt_tokens,

@@ -100,6 +100,16 @@ def is_refusal(answer: str) -> bool:
     return bool(_REFUSAL.match(answer.strip()))
 
 
+def unsupported(checks: Sequence[SentenceCheck], sources: Sequence[Source]) -> bool:
+    """Whether the answer should be withheld: no sentence is supported, and each could have
+    been (a passage in its own language was in the prompt; across languages only shared names
+    and numbers count, so an unsupported cross-lingual sentence proves little)."""
+    if not checks or any(c.supported for c in checks):
+        return False
+    langs = {language_of(src.text) for src in sources}
+    return all(language_of(CITATION.sub(" ", c.text)) in langs for c in checks)
+
+
 def answer_sentences(answer: str) -> list[str]:
     """The answer's sentences, a citation written after a sentence's full stop kept with it."""
     out: list[str] = []
@@ -118,14 +128,29 @@ def answer_sentences(answer: str) -> list[str]:
 
 
 def _words(text: str) -> list[str]:
-    return [w.lower() for w in word_tokens(CITATION.sub(" ", text)) if len(w) > 1 or ord(w) > 127]
+    return [
+        w.lower()
+        for w in word_tokens(CITATION.sub(" ", text))
+        if len(w) > 1 or w.isdigit() or ord(w) > 127
+    ]
+
+
+# a number the answer writes in digits that the passage spells out ("4 models", "four networks");
+# English only: a Chinese numeral (一, 二) is part of too many words to count as one
+_SPELLED = dict(
+    enumerate(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+         "eleven", "twelve"]
+    )
+)  # fmt: skip
 
 
 def _lexical(words: list[str], passage: str) -> float:
     if not words:
         return 0.0
     hay = passage.lower()
-    return sum(w in hay for w in words) / len(words)
+    spelled = {str(n): word for n, word in _SPELLED.items()}
+    return sum(w in hay or spelled.get(w, "\0") in hay for w in words) / len(words)
 
 
 def check(

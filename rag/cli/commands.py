@@ -150,6 +150,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
                         print(ev.answer.answer, end="")
                     print()
                     _print_check(ev.answer.sentences, ev.answer.support)
+                    if any(step.get("step") == "withheld" for step in ev.answer.trace):
+                        print(f"\nWithheld: no passage supports this answer. {ev.answer.answer}")
                     _print_sources(ev.answer.sources, ev.answer.cited)
     return 0
 

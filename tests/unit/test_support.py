@@ -85,3 +85,19 @@ def test_a_citation_after_the_full_stop_stays_with_its_sentence() -> None:
     assert answer_sentences("BitFit trains the biases. This is mentioned in [1].") == [
         "BitFit trains the biases. [1]"
     ]
+
+
+def test_an_answer_no_passage_supports_is_withheld(tmp_path: Path, demo_dir: Path) -> None:
+    settings = Settings.from_env(
+        {"HOME": str(tmp_path)}, store_dir=tmp_path / "kb", embedder="hashing",
+        translate_queries="off",
+    )  # fmt: skip
+    guess = "Habana Labs, a subsidiary bought in Haifa, manufactures it [1]."
+    with Engine(settings, embedder=HashingEmbedder(), generator=ScriptedGenerator(guess)) as e:
+        e.ingest([demo_dir / "alignment_rlhf_dpo_grpo.html"])
+        answer = e.ask("Which company manufactures the Gaudi 3 accelerator?")
+    assert answer.answer.startswith("I don't know") and answer.cited == []
+    assert answer.support == 0.0 and answer.sentences[0]["text"] == guess
+    assert {"step": "withheld", "reason": "no passage supports the answer", "answer": guess} in (
+        answer.trace
+    )
