@@ -15,22 +15,10 @@ log = logging.getLogger(__name__)
 
 
 class LlamaCppGenerator:
-    """`prompt_cache_bytes` > 0 keeps the model's state after each reply in a RAM cache of
-    that size, keyed by its tokens, so a later prompt that starts the same way (the answer
-    rule after a translation request came in between) skips that part of the prefill."""
-
-    def __init__(
-        self,
-        model_path: Path,
-        *,
-        context_tokens: int = 4096,
-        threads: int = 2,
-        prompt_cache_bytes: int = 0,
-    ) -> None:
+    def __init__(self, model_path: Path, *, context_tokens: int = 4096, threads: int = 2) -> None:
         self._path = Path(model_path)
         self._context_tokens = context_tokens
         self._threads = threads
-        self._prompt_cache_bytes = prompt_cache_bytes
 
     @property
     def name(self) -> str:
@@ -50,17 +38,12 @@ class LlamaCppGenerator:
             ) from e
         log.info("loading %s", self._path)
         try:
-            llm = Llama(
+            return Llama(
                 model_path=str(self._path), n_ctx=self._context_tokens, n_threads=self._threads,
                 n_threads_batch=self._threads, verbose=False,
             )  # fmt: skip
         except (ValueError, RuntimeError) as e:
             raise GenerationError(f"could not load GGUF model {self._path}: {e}") from e
-        if self._prompt_cache_bytes > 0:
-            from llama_cpp import LlamaRAMCache
-
-            llm.set_cache(LlamaRAMCache(capacity_bytes=self._prompt_cache_bytes))
-        return llm
 
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
