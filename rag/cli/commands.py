@@ -95,13 +95,14 @@ def _print_sources(sources: list[Source], cited: list[int] | None = None) -> Non
 
 
 def _print_check(sentences: list[dict[str, Any]], support: float | None) -> None:
-    """The sentence check (rag.support), when a sentence is not supported by what it cites."""
-    if support is None or support == 1.0:
+    """The sentence check (rag.support), when a sentence is unsupported or cites the wrong
+    passage (or none)."""
+    if support is None or all(c["supported"] and not c["corrected"] for c in sentences):
         return
     ok = sum(1 for c in sentences if c["supported"])
     print(f"\nChecked against the sources: {ok} of {len(sentences)} sentences supported")
     for c in sentences:
-        if c["supported"]:
+        if c["supported"] and not c["corrected"]:
             continue
         text = _snippet(c["text"], 100)
         if c["corrected"]:

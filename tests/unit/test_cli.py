@@ -215,3 +215,20 @@ def test_metadata_given_at_ingest_is_listed_and_filters_with_where(
     assert bad.returncode == 2 and "where takes key=value" in bad.stderr
     twice = rag("ingest", *pdfs, "--meta", "a=1", "--meta", "a=2", env=env)
     assert twice.returncode == 2 and "--meta a is given twice" in twice.stderr
+
+
+def test_ask_marks_an_unsupported_answer_and_withholds_it(tmp_path: Path, demo_dir: Path) -> None:
+    store = str(tmp_path / "kb")
+    with fake_openai("Habana Labs manufactures it in Haifa [1].") as (url, _):
+        env = {"RAG_EMBEDDER": "hashing", "RAG_STORE": store, "RAG_OPENAI_BASE_URL": url,
+               "RAG_OPENAI_MODEL": "fake-model", "RAG_TRANSLATE_QUERIES": "off"}  # fmt: skip
+        assert rag("ingest", str(demo_dir / "finetuning_overview.md"), env=env).returncode == 0
+        out = rag("ask", "Which company manufactures the Gaudi 3 accelerator?", env=env)
+        as_json = rag("ask", "Which company manufactures the Gaudi 3?", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "Checked against the sources: 0 of 1 sentences supported" in out.stdout
+    assert "✗ Habana Labs manufactures it in Haifa [1].  (no passage supports it)" in out.stdout
+    assert "Withheld: no passage supports this answer. I don't know" in out.stdout
+    answer = json.loads(as_json.stdout)
+    assert answer["answer"].startswith("I don't know") and answer["support"] == 0.0
+    assert answer["sentences"][0]["supported"] is False
