@@ -40,7 +40,13 @@ def stream_answer(
 
     `started` is when the question arrived (perf_counter), so the timings include retrieval;
     `history` is a chat's earlier turns (rag.prompting.build_messages); with no passages the
-    answer is "I don't know" and the model is not loaded at all."""
+    answer is "I don't know" and the model is not loaded at all.
+
+    The tokens pass through `rag.answer_guard` (no bare citations: asked again over the best
+    passage; loops cut). The finished answer is checked sentence by sentence (`rag.support`,
+    with `embedder` and the passages' stored `vectors`), and withheld as "I don't know" when
+    no passage supports it: the Answer's text is then not the streamed one, and the trace
+    says so. `compress_to` > 0 cuts the passages to that many tokens (`rag.compression`)."""
     t0 = time.perf_counter() if started is None else started
     t_retrieved = time.perf_counter()
     lang = detect_language(question)
