@@ -63,6 +63,16 @@ def fake_engine(settings: Settings) -> Engine:
     engine.close()
 
 
+def scripted_engine(tmp_path: Path, gen: ScriptedGenerator) -> Engine:
+    """An engine over a fresh store in `tmp_path` with the hashing embedder and `gen`,
+    translation off: the script answers the question and nothing else."""
+    settings = Settings.from_env(
+        {"HOME": str(tmp_path)}, store_dir=tmp_path / "kb", embedder="hashing",
+        translate_queries="off",
+    )  # fmt: skip
+    return Engine(settings, embedder=HashingEmbedder(), generator=gen)
+
+
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     return Settings.from_env().models_dir

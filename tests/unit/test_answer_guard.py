@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.embedding import HashingEmbedder
 from rag.answer_guard import Guard, has_words, repeated_tail
 from rag.engine import Engine
 from rag.generation.scripted import ScriptedGenerator
-from rag.settings import Settings
 from rag.types import Token
+from tests.conftest import scripted_engine
 
 
 def _feed(guard: Guard, text: str) -> str:
@@ -57,11 +56,7 @@ def test_ordinary_text_is_no_loop(text: str) -> None:
 
 def _engine(tmp_path: Path, *replies: str) -> tuple[Engine, ScriptedGenerator]:
     gen = ScriptedGenerator(*replies)
-    settings = Settings.from_env(
-        {"HOME": str(tmp_path)}, store_dir=tmp_path / "kb", embedder="hashing",
-        translate_queries="off",
-    )  # fmt: skip
-    return Engine(settings, embedder=HashingEmbedder(), generator=gen), gen
+    return scripted_engine(tmp_path, gen), gen
 
 
 def test_a_bare_answer_is_asked_again_over_the_best_passage(tmp_path: Path, demo_dir: Path) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.embedding import HashingEmbedder
-from rag.engine import Engine
 from rag.evaluation import format_report, run_eval
 from rag.generation.base import Message
 from rag.generation.scripted import ScriptedGenerator
-from rag.settings import Settings
+from tests.conftest import scripted_engine
 
 ABSTAIN = Path(__file__).resolve().parents[2] / "corpora" / "demo_abstain"
 
@@ -23,12 +21,7 @@ def _refuse_on_years(messages: list[Message]) -> str:
 
 
 def test_refusals_and_answers_are_counted_apart(tmp_path: Path) -> None:
-    settings = Settings.from_env(
-        {"HOME": str(tmp_path)}, store_dir=tmp_path / "kb", embedder="hashing",
-        translate_queries="off",
-    )  # fmt: skip
-    gen = ScriptedGenerator(_refuse_on_years)
-    with Engine(settings, embedder=HashingEmbedder(), generator=gen) as engine:
+    with scripted_engine(tmp_path, ScriptedGenerator(_refuse_on_years)) as engine:
         r = run_eval(ABSTAIN, engine.settings, progress=False, engine=engine)
     assert r["questions"] == 44
     refused_unanswerable = sum(1 for i in r["items"] if not i["answers"] and i["refused"])

@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ingest.embedding import HashingEmbedder
-from rag.engine import Engine
 from rag.generation.base import Message
 from rag.generation.scripted import ScriptedGenerator
-from rag.settings import Settings
 from rag.support import answer_sentences, check, is_refusal
 from rag.types import Source
+from tests.conftest import scripted_engine
 
 _PASSAGE = re.compile(r"^\[(\d+)\] \(.*?\)\n<passage>\n(.*?)\n</passage>", re.S | re.M)
 
@@ -33,12 +31,8 @@ def _wrong_then_invented(messages: list[Message]) -> str:
 def test_a_wrong_citation_is_corrected_and_an_invented_sentence_flagged(
     tmp_path: Path, demo_dir: Path
 ) -> None:
-    settings = Settings.from_env(
-        {"HOME": str(tmp_path)}, store_dir=tmp_path / "kb", embedder="hashing",
-        translate_queries="off",
-    )  # fmt: skip
     gen = ScriptedGenerator(_wrong_then_invented)
-    with Engine(settings, embedder=HashingEmbedder(), generator=gen) as engine:
+    with scripted_engine(tmp_path, gen) as engine:
         engine.ingest(
             [demo_dir / "alignment_rlhf_dpo_grpo.html", demo_dir / "finetuning_overview.md"]
         )
@@ -88,12 +82,8 @@ def test_a_citation_after_the_full_stop_stays_with_its_sentence() -> None:
 
 
 def test_an_answer_no_passage_supports_is_withheld(tmp_path: Path, demo_dir: Path) -> None:
-    settings = Settings.from_env(
-        {"HOME": str(tmp_path)}, store_dir=tmp_path / "kb", embedder="hashing",
-        translate_queries="off",
-    )  # fmt: skip
     guess = "Habana Labs, a subsidiary bought in Haifa, manufactures it [1]."
-    with Engine(settings, embedder=HashingEmbedder(), generator=ScriptedGenerator(guess)) as e:
+    with scripted_engine(tmp_path, ScriptedGenerator(guess)) as e:
         e.ingest([demo_dir / "alignment_rlhf_dpo_grpo.html"])
         answer = e.ask("Which company manufactures the Gaudi 3 accelerator?")
     assert answer.answer.startswith("I don't know") and answer.cited == []
