@@ -94,6 +94,9 @@ def _print_sources(sources: list[Source], cited: list[int] | None = None) -> Non
         print(f"     {_snippet(s.text)}")
 
 
+CHECK_LINES = 3  # sentences `rag ask` marks under an answer; --json has them all
+
+
 def _print_check(sentences: list[dict[str, Any]], support: float | None) -> None:
     """The sentence check (rag.support), when a sentence is unsupported or cites the wrong
     passage (or none)."""
@@ -101,9 +104,8 @@ def _print_check(sentences: list[dict[str, Any]], support: float | None) -> None
         return
     ok = sum(1 for c in sentences if c["supported"])
     print(f"\nChecked against the sources: {ok} of {len(sentences)} sentences supported")
-    for c in sentences:
-        if c["supported"] and not c["corrected"]:
-            continue
+    marked = [c for c in sentences if not c["supported"] or c["corrected"]]
+    for c in marked[:CHECK_LINES]:
         text = _snippet(c["text"], 100)
         if c["corrected"]:
             cites = "".join(f"[{n}]" for n in c["citations"]) or "nothing"
@@ -111,6 +113,8 @@ def _print_check(sentences: list[dict[str, Any]], support: float | None) -> None
             print(f"  ~ {text}  (cites {cites}; supported by {fix})")
         else:
             print(f"  ✗ {text}  (no passage supports it)")
+    if len(marked) > CHECK_LINES:
+        print(f"  … and {len(marked) - CHECK_LINES} more (rag ask --json lists every sentence)")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
