@@ -35,6 +35,7 @@ def stream_answer(
     embedder: Embedder | None = None,
     compress_to: int = 0,
     vectors: Callable[[list[str]], Mapping[str, np.ndarray]] | None = None,
+    withhold: bool = True,
 ) -> Iterator[AnswerEvent]:
     """Yield Retrieved(sources in the prompt), Token…, then Done(answer).
 
@@ -45,8 +46,8 @@ def stream_answer(
     The tokens pass through `rag.answer_guard` (no bare citations: asked again over the best
     passage; loops cut). The finished answer is checked sentence by sentence (`rag.support`,
     with `embedder` and the passages' stored `vectors`), and withheld as "I don't know" when
-    no passage supports it: the Answer's text is then not the streamed one, and the trace
-    says so. `compress_to` > 0 cuts the passages to that many tokens (`rag.compression`)."""
+    no passage supports it (`withhold`): the Answer's text is then not the streamed one, and
+    the trace says so. `compress_to` > 0 cuts the passages to that many tokens (`rag.compression`)."""
     t0 = time.perf_counter() if started is None else started
     t_retrieved = time.perf_counter()
     lang = detect_language(question)
@@ -111,7 +112,7 @@ def stream_answer(
     stored = vectors([ctx.hits[s.n - 1].chunk.text_hash for s in used]) if vectors else {}
     passage_vecs = [stored.get(ctx.hits[s.n - 1].chunk.text_hash) for s in used]
     checks, support = check(question, text, used, embedder, passage_vecs)
-    if unsupported(checks, used):
+    if withhold and unsupported(checks, used) and not _in_notes(question, text, ctx.notes):
         # every sentence is unsupported by the passages: most often a guess at a question the
         # documents do not answer (docs/benchmarks.md); the guess stays in the trace
         trace.append({"step": "withheld", "reason": "no passage supports the answer",
@@ -123,3 +124,12 @@ def stream_answer(
     answer = Answer(question, text, mode, lang, used, cited, timings, trace, prompt_tokens,
                     sentences, support)  # fmt: skip
     yield Done(answer)
+
+
+def _in_notes(question: str, answer: str, notes: list[str]) -> bool:
+    """Whether the graph's notes (facts, community reports) support a sentence of the answer:
+    a global answer is drawn from reports as much as from passages, and is not withheld."""
+    if not notes:
+        return False
+    checks, _ = check(question, answer, [Source(0, "", "", "", "notes", "", 0.0, "\n".join(notes))])
+    return any(c.supported for c in checks)

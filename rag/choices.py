@@ -17,6 +17,8 @@ RetrievalMethod = Literal["dense", "bm25", "hybrid"]
 FusionMethod = Literal["score", "rrf"]
 # auto: translate a question when the store holds the other language (rag/crosslingual.py)
 TranslateQueries = Literal["auto", "off"]
+# withhold: an answer that no passage supports becomes "I don't know" (rag/support.py); show
+UnsupportedAnswers = Literal["withhold", "show"]
 # the embedded store (one directory) or PostgreSQL + Milvus (ingest.cluster, docs/scale-out.md)
 BackendName = Literal["embedded", "cluster"]
 # answering modes and graph strategies: what each one does is in rag/modes/registry.py

@@ -581,7 +581,7 @@ class Engine:
             q.question, q.mode, ctx, lambda: self.generator, max_tokens=s.max_answer_tokens,
             temperature=s.temperature, brief=brief, started=t0, history=history,
             embedder=self.services.embedder, compress_to=s.context_budget,
-            vectors=self._stored_vectors,
+            vectors=self._stored_vectors, withhold=s.unsupported_answers == "withhold",
         )  # fmt: skip
 
     def _stored_vectors(self, text_hashes: list[str]) -> dict[str, np.ndarray]:

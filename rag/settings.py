@@ -34,6 +34,7 @@ from rag.choices import (
     ParserName,
     RetrievalMethod,
     TranslateQueries,
+    UnsupportedAnswers,
 )
 from rag.models.registry import DEFAULT_GENERATOR
 
@@ -118,6 +119,9 @@ class Settings:
     # "auto": a question is also searched in translation (by the generator) when at least 5 % of
     # the store is in the other language, Chinese or English (rag/crosslingual.py); "off": never
     translate_queries: TranslateQueries = "auto"
+    # answers: "withhold" turns an answer no passage supports into "I don't know", the guess
+    # kept in the trace (rag/support.py); "show" keeps it, marked unsupported
+    unsupported_answers: UnsupportedAnswers = "withhold"
     # store
     write_wait: float = 5.0  # seconds a second writer waits for the store's lock
     # "cluster": PostgreSQL (documents, chunks, vectors, the graph) and Milvus (dense and BM25

@@ -124,7 +124,7 @@ def hostile(store: Path, vendor_dir: Path) -> Iterator[str]:
 
     settings = Settings.from_env(
         {"HOME": str(store.parent / "home")}, store_dir=store, embedder="hashing", graph="llm",
-        llm_extract="all",
+        llm_extract="all", unsupported_answers="show",  # the hostile answer must reach the page
     )  # fmt: skip
     engine = Engine(settings, embedder=HashingEmbedder(), generator=ScriptedGenerator(reply))
     app = create_app(engine=engine)

@@ -72,6 +72,7 @@ def _engine(store: Path, gen: ScriptedGenerator, env: dict[str, str] | None = No
         store_dir=store,
         embedder="hashing",
         translate_queries="off",  # a scripted reply is no translation (test_crosslingual.py)
+        unsupported_answers="show",  # the scripted answers are not drawn from the passages
     )
     return Engine(settings, embedder=HashingEmbedder(), generator=gen)
 

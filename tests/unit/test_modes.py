@@ -28,10 +28,12 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> Path
 
 
 def _engine(store: Path, gen: ScriptedGenerator) -> Engine:
-    # translation off: the scripts here are the modes' own calls (test_crosslingual.py)
+    # translation off: the scripts here are the modes' own calls (test_crosslingual.py); the
+    # scripted answers are not drawn from the passages, so they are shown, not withheld
     settings = Settings.from_env(
-        {"HOME": str(store.parent)}, store_dir=store, embedder="hashing", translate_queries="off"
-    )
+        {"HOME": str(store.parent)}, store_dir=store, embedder="hashing", translate_queries="off",
+        unsupported_answers="show",
+    )  # fmt: skip
     return Engine(settings, embedder=HashingEmbedder(), generator=gen)
 
 

@@ -91,3 +91,13 @@ def test_an_answer_no_passage_supports_is_withheld(tmp_path: Path, demo_dir: Pat
     assert {"step": "withheld", "reason": "no passage supports the answer", "answer": guess} in (
         answer.trace
     )
+
+
+def test_a_global_answer_drawn_from_the_reports_is_not_withheld() -> None:
+    from rag.answering import _in_notes
+
+    reports = ["[Fine-tuning and serving] LoRA fine-tuning, and serving with vLLM and llama.cpp."]
+    question = "What are the main themes of these notes?"
+    assert _in_notes(question, "The main themes are fine-tuning and serving [1].", reports)
+    assert not _in_notes(question, "The main theme is Marie Curie's radium [1].", reports)
+    assert not _in_notes(question, "The main themes are fine-tuning and serving [1].", [])
