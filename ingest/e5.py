@@ -25,9 +25,8 @@ log = logging.getLogger(__name__)
 E5_NAME = "multilingual-e5-small"
 E5_DIM = 384
 ST_FOLDER = "e5-small-st"
-BULK_THRESHOLD = (
-    16  # below this many texts the torch runtime is not worth loading (> ANSWER_TIME_BATCH)
-)
+# below this many texts the torch runtime is not worth loading (more than ANSWER_TIME_BATCH)
+BULK_THRESHOLD = 16
 
 
 @cache

@@ -109,8 +109,9 @@ def stream_answer(
     timings.update(
         first_token_s=(first or end) - t0, generation_s=end - t_retrieved, total_s=end - t0
     )
-    stored = vectors([ctx.hits[s.n - 1].chunk.text_hash for s in used]) if vectors else {}
-    passage_vecs = [stored.get(ctx.hits[s.n - 1].chunk.text_hash) for s in used]
+    hashes = [ctx.hits[s.n - 1].chunk.text_hash for s in used]
+    stored = vectors(hashes) if vectors else {}
+    passage_vecs = [stored.get(h) for h in hashes]
     checks, support = check(question, text, used, embedder, passage_vecs)
     if withhold and unsupported(checks, used) and not _in_notes(question, text, ctx.notes):
         # every sentence is unsupported by the passages: most often a guess at a question the

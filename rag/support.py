@@ -45,41 +45,12 @@ LEXICAL_WEIGHT = 0.7
 SAME_BAND = (0.85, 0.95)
 _LEADING = re.compile(rf"(?:\s*(?:{CITATION.pattern}))+[\s.。]*")
 # the words of a sentence that only points at a passage ("This option is mentioned in [1].")
-_META_WORDS = frozenset(
-    [
-        "this",
-        "that",
-        "these",
-        "it",
-        "option",
-        "metric",
-        "approach",
-        "method",
-        "information",
-        "answer",
-        "fact",
-        "mentioned",
-        "stated",
-        "supported",
-        "described",
-        "shown",
-        "found",
-        "explained",
-        "given",
-        "listed",
-        "according",
-        "passage",
-        "passages",
-        "context",
-        "source",
-        "sources",
-        "资料",
-        "文中",
-        "参见",
-        "提到",
-        "见",
-    ]
-)
+_META_WORDS = frozenset([
+    "this", "that", "these", "it", "option", "metric", "approach", "method", "information",
+    "answer", "fact", "mentioned", "stated", "supported", "described", "shown", "found",
+    "explained", "given", "listed", "according", "passage", "passages", "context", "source",
+    "sources", "资料", "文中", "参见", "提到", "见",
+])  # fmt: skip
 _REFUSAL = re.compile(r"^\W*(i don'?t know|i do not know|我不知道|不知道)", re.IGNORECASE)
 
 
@@ -106,8 +77,8 @@ def unsupported(checks: Sequence[SentenceCheck], sources: Sequence[Source]) -> b
     and numbers count, so an unsupported cross-lingual sentence proves little)."""
     if not checks or any(c.supported for c in checks):
         return False
-    langs = {language_of(src.text) for src in sources}
-    return all(language_of(CITATION.sub(" ", c.text)) in langs for c in checks)
+    langs = {_language(src.text) for src in sources}
+    return all(_language(c.text) in langs for c in checks)
 
 
 def answer_sentences(answer: str) -> list[str]:
@@ -137,20 +108,21 @@ def _words(text: str) -> list[str]:
 
 # a number the answer writes in digits that the passage spells out ("4 models", "four networks");
 # English only: a Chinese numeral (一, 二) is part of too many words to count as one
-_SPELLED = dict(
-    enumerate(
-        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-         "eleven", "twelve"]
-    )
-)  # fmt: skip
+_NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+            "ten", "eleven", "twelve"]  # fmt: skip
+_SPELLED = {str(n): word for n, word in enumerate(_NUMBERS)}
 
 
 def _lexical(words: list[str], passage: str) -> float:
     if not words:
         return 0.0
     hay = passage.lower()
-    spelled = {str(n): word for n, word in _SPELLED.items()}
-    return sum(w in hay or spelled.get(w, "\0") in hay for w in words) / len(words)
+    return sum(w in hay or _SPELLED.get(w, "\0") in hay for w in words) / len(words)
+
+
+def _language(text: str) -> str:
+    """The language of a sentence or passage, its citation markers left out."""
+    return language_of(CITATION.sub(" ", text))
 
 
 def check(
@@ -166,31 +138,29 @@ def check(
     the check is lexical only."""
     if not answer.strip() or is_refusal(answer) or not sources:
         return [], None
-    sentences = [s for s in answer_sentences(answer) if _words(s)]
-    if not sentences:
+    worded = [(s, w) for s in answer_sentences(answer) if (w := _words(s))]
+    if not worded:
         return [], None
+    sentences = [s for s, _ in worded]
     asked = set(_words(question))
     valid = {s.n for s in sources}
     lexical = np.zeros((len(sentences), len(sources)))
-    for i, sent in enumerate(sentences):
-        words = _words(sent)
+    for i, (_, words) in enumerate(worded):
         novel = [w for w in words if w not in asked] or words
         for j, src in enumerate(sources):
             lexical[i, j] = _lexical(novel, src.text)
     have = list(vectors) if len(vectors) == len(sources) else [None] * len(sources)
     cos = _cosines(sentences, have, embedder)
     semantic = embedder is not None and any(v is not None for v in have)
-    same = np.array(
-        [[language_of(CITATION.sub(" ", s)) == language_of(src.text) for src in sources]
-         for s in sentences]
-    )  # fmt: skip
+    source_langs = [_language(src.text) for src in sources]
+    same = np.array([[_language(s) == lang for lang in source_langs] for s in sentences])
     within = LEXICAL_WEIGHT * lexical + (1 - LEXICAL_WEIGHT) * _band(cos, SAME_BAND)
     across = lexical  # across languages the cosines do not tell support apart (see above)
     scores = np.where(same, within, across) if semantic else lexical
+    col = {src.n: j for j, src in enumerate(sources)}
     checks = []
     for i, sent in enumerate(sentences):
         cited = parse_citations(sent, valid)
-        col = {src.n: j for j, src in enumerate(sources)}
         score = max((float(scores[i, col[n]]) for n in cited), default=0.0)
         j_best = int(np.argmax(scores[i]))
         best = sources[j_best].n if scores[i, j_best] >= SUPPORTED else None
