@@ -166,8 +166,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "SentenceCheck": obj({
         "text": STR,
         "citations": array(INT, description="the passages the sentence cites, as written"),
-        "supported": {**BOOL, "description": "a passage it cites supports it"},
-        "score": {**NUM, "description": "the best support among the cited passages, 0…1"},
+        "supported": {**BOOL, "description": "some passage in the prompt supports it"},
+        "score": {**NUM, "description": "the cited passages' best support, or the "
+                  "corrected one's, 0…1"},
         "best": {**nullable("integer"), "description": "the passage that supports it best"},
         "corrected": {**nullable("array"), "items": INT,
                       "description": "the citation it should have, when it differs"},

@@ -72,8 +72,8 @@ class Citation(BaseModel):
 class SentenceSupport(BaseModel):
     text: str
     citations: list[int] = Field(description="the sources the sentence cites, as written")
-    supported: bool = Field(description="a source it cites supports it")
-    score: float = Field(description="the best support among the cited sources, 0…1")
+    supported: bool = Field(description="some source in the prompt supports it")
+    score: float = Field(description="the cited sources' best support, or the corrected one's")
     best: int | None = Field(description="the source that supports it best, if any does")
     corrected: list[int] | None = Field(description="the citation it should have, if different")
 
