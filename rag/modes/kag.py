@@ -2,10 +2,8 @@
 
 Each step's result feeds later steps (#1, #2 in their text). Lookups go to the knowledge
 graph when the step names an entity it knows, to chunk retrieval otherwise; counting,
-comparison and arithmetic run in Python (kag_ops). A lookup whose result no later step reads
-is not answered apart: its passages go to the final answer, which states the fact (one model
-call less for most plans, whose last step is such a lookup). The executed plan, each step's
-result and where it came from go into the trace and, as notes, into the final prompt, whose
+comparison and arithmetic run in Python (kag_ops). The executed plan, each step's result
+and where it came from go into the trace and, as notes, into the final prompt, whose
 passages are the evidence the steps gathered, so the answer cites chunks. A plan the model
 cannot produce validly falls back to iterative retrieve-then-reason (IRCoT), said in the trace.
 """
@@ -26,9 +24,6 @@ from rag.modes.kag_plan import PLAN_SCHEMA, PLANNER, Plan, PlanError, Step, pars
 from rag.prompting import detect_language
 
 STEP_K = 3
-# the result of a lookup step that no later step reads: its passages go to the final answer,
-# which states the fact itself, so a model call that would state it first is not spent
-SKIPPED = "(not answered apart: its passages are below)"
 STEP_K_POOL = 50  # hybrid candidates that the graph's entity passages are picked from
 IRCOT_ROUNDS = 3
 IRCOT_SCHEMA: dict[str, Any] = {
@@ -105,32 +100,13 @@ def _retrieve(
     return hits, "graph: " + ", ".join(m.entity.name for m in named)
 
 
-def used_later(plan: Plan) -> set[int]:
-    """The steps (1-based) whose result a later step reads: by `inputs`, by #n in its text, or
-    all of them for a `deduce`, which reasons over every earlier result."""
-    used: set[int] = set()
-    for i, step in enumerate(plan.steps, start=1):
-        if step.op == "deduce":
-            used.update(range(1, i))
-        used.update(step.inputs)
-        text = " ".join((step.question, step.entity, step.expression))
-        used.update(int(n) for n in re.findall(r"#(\d+)", text) if 0 < int(n) < i)
-    return used
-
-
 def _run(
-    services: Services,
-    step: Step,
-    results: list[str],
-    flt: SearchFilter | None,
-    needed: bool = True,
+    services: Services, step: Step, results: list[str], flt: SearchFilter | None
 ) -> tuple[str, list[ChunkHit], str]:
     inputs = [results[j - 1] for j in step.inputs]
     if step.op == "retrieve":
         q = _substitute(step.question, results)
         hits, source = _retrieve(services, q, flt)
-        if not needed:  # no later step reads it: the final answer reads these passages itself
-            return SKIPPED, hits, source
         return _short_answer(services, q, hits), hits, source
     if step.op == "follow":
         name = _substitute(step.entity, results)
@@ -138,8 +114,6 @@ def _run(
         entity = kg.find(name)
         if entity is None:
             hits = services.retrieve(f"{name}", k=STEP_K, filters=flt, translate=False)
-            if not needed:
-                return SKIPPED, hits, "chunks"
             return (
                 _short_answer(services, step.question or f"What is related to {name}?", hits),
                 hits,
@@ -184,10 +158,9 @@ def execute(
     results: list[str] = []
     per_step: list[list[ChunkHit]] = []
     trace: list[dict[str, Any]] = [{"step": "plan", "steps": [s.model_dump() for s in plan.steps]}]
-    needed = used_later(plan)
     for i, step in enumerate(plan.steps, start=1):
         try:
-            result, hits, source = _run(services, step, results, flt, needed=i in needed)
+            result, hits, source = _run(services, step, results, flt)
         except OpError as e:
             result, hits, source = f"(step failed: {e})", [], "error"
         results.append(result)

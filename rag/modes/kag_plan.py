@@ -34,6 +34,10 @@ PLAN_SCHEMA: dict[str, Any] = Plan.model_json_schema()
 # Worked examples teach a small model the shape of a plan better than a list of rules: without
 # them Qwen 1.5B listed every operator in order. They are invented, not taken from any dataset.
 _EXAMPLES_EN: list[tuple[str, list[dict[str, Any]]]] = [
+    # a question about one fact is one lookup: without this example, 3 of 6 hotpotqa plans
+    # added a filter or compare step that only cost decoding time (docs/benchmarks.md)
+    ("Which company makes the Lumen X2 phone?",
+     [{"op": "retrieve", "question": "Which company makes the Lumen X2 phone?"}]),
     ("In which country was the director of the film Blue Harbour born?",
      [{"op": "retrieve", "question": "Who directed the film Blue Harbour?"},
       {"op": "retrieve", "question": "In which country was #1 born?"}]),
@@ -74,7 +78,8 @@ PLANNER = {
         "items earlier steps found), compare (max, min, equal, greater or less over earlier "
         "numbers), compute (arithmetic such as #2 - #1), deduce (reason over earlier steps). "
         "'inputs' lists the earlier step numbers a step uses. Use only the operators the "
-        "question needs.\n\nExamples:\n\n" + _shots(_EXAMPLES_EN, "Question", "Plan")
+        "question needs: filter, count, compare and compute only when it asks to pick out, "
+        "count, compare or calculate.\n\nExamples:\n\n" + _shots(_EXAMPLES_EN, "Question", "Plan")
     ),
     "zh": (
         "把问题拆成能回答它的最少步骤（通常 2 到 3 步，最多 6 步），输出 JSON。操作："
